@@ -1,0 +1,515 @@
+"""The explicit-state engine: breadth-first search over the states of `checker.semantics`.
+
+Every requested property is checked in every state as it is discovered, so the first violation
+found for a property lies at the smallest depth: its trace is a shortest one. The search goes on
+for the properties not yet violated and stops when all of them are violated, when the space is
+exhausted, or when a bound (depth, number of states, time) is reached.
+
+NOTE(compact-store): states are kept in one dict `state -> index` (indices are handed out in
+BFS order, so the states of one level have consecutive indices) plus two parallel arrays: the
+parent's index and the position of the transition in the parent's successor order. An action
+is not stored: a trace is rebuilt by re-enumerating the successors of each state on the path,
+which costs one expansion per step. A `networkx.DiGraph` is built only for spaces of at most
+`GRAPH_LIMIT` states (networkx costs a few hundred bytes to kilobytes per node) or when an
+export asks for it; it is used for the "can get stuck" analysis (bottom strongly connected
+components) and for `--graph`.
+
+NOTE(symmetry): with symmetry reduction the stored state is `canonical(state)`. The trace is
+rebuilt twice: the canonical chain from the stored positions, then a concrete chain from the
+true initial state that, at each step, takes the first successor whose canonical form is the
+next canonical state; the concrete chain is what is reported and replayed.
+
+The engine never prints: it returns `results.PropertyResult`s and calls an optional progress
+callback.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from array import array
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Iterator, Protocol, Sequence
+
+import networkx as nx
+
+from checker.diagnostics import CheckerError, Diagnostic, Exit
+from checker.model import Property
+from checker.results import PropertyResult, Scope, Trace, TraceStep, Verdict
+
+GRAPH_LIMIT = 100_000  # build a networkx graph automatically up to this many states
+PROGRESS_EVERY = 2048  # expansions between two looks at the clock
+STUCK_EXAMPLES = 3
+
+State = Hashable
+Action = Any
+
+
+class SemanticsLike(Protocol):
+    """What the explorer needs from `checker.semantics.Semantics`."""
+
+    placement: str
+    exact: bool
+
+    def initial(self) -> Any: ...
+    def successors(self, state: Any) -> Iterator[tuple[Any, Any]]: ...
+    def violation(self, state: Any, prop: Property) -> str | None: ...
+    def canonical(self, state: Any) -> Any: ...
+    def orbit_size(self, state: Any) -> int: ...
+    def describe(self, before: Any, action: Any, after: Any) -> Any: ...
+    def action_label(self, action: Any) -> str: ...
+    def op_labels(self) -> Sequence[str]: ...
+    def state_to_json(self, state: Any) -> Any: ...
+    def action_to_json(self, action: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot handed to the progress callback."""
+
+    states: int
+    transitions: int
+    depth: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.states / self.seconds if self.seconds > 0 else 0.0
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class Exploration:
+    """Everything one search found: per-property results plus what the report and CLI need."""
+
+    results: list[PropertyResult]
+    states: int
+    transitions: int
+    depth: int  # the deepest level reached (states discovered at this BFS depth)
+    seconds: float
+    stopped_by: str | None  # "depth" | "max_states" | "timeout" | "violated" | None (exhausted)
+    fired: frozenset[int]
+    graph: nx.DiGraph | None = None
+    stuck: list[str] = field(default_factory=list)
+
+
+def _peak_memory_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def explore(
+    sem: SemanticsLike,
+    properties: Sequence[Property],
+    *,
+    depth: int | None = None,
+    max_states: int | None = None,
+    timeout: float | None = None,
+    symmetry: bool = True,
+    progress: ProgressFn | None = None,
+    graph: bool | None = None,
+) -> Exploration:
+    """Search the state space of `sem` breadth-first, checking every property in every state.
+
+    `depth` bounds the length of traces, `max_states` the number of distinct states, `timeout`
+    the seconds spent (one budget for the whole search: all properties are checked in the same
+    pass). `graph`: True builds the networkx graph whatever the size, False never, None (the
+    default) up to `GRAPH_LIMIT` states.
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + timeout if timeout is not None else None
+    successors = sem.successors
+    violation = sem.violation
+    canon = sem.canonical if symmetry else None
+
+    init = sem.initial()
+    key0 = canon(init) if canon is not None else init
+    index: dict[Any, int] = {key0: 0}
+    parent = array("q", [-1])
+    via = array("I", [0])
+    level_start = [0]  # level_start[d] = index of the first state at depth d
+
+    pending: list[Property] = list(properties)
+    found: dict[str, tuple[int, str, int]] = {}  # property -> (state index, witness, states then)
+    for p in properties:
+        w = violation(key0, p)
+        if w is not None:
+            found[p.name] = (0, w, 1)
+    pending = [p for p in pending if p.name not in found]
+
+    record = graph is not False
+    edges_src = array("q")
+    edges_dst = array("q")
+    edges_op = array("I")
+    fired: set[int] = set()
+    fire = fired.add
+    finished: Callable[[Any], bool] | None = getattr(sem, "finished", None)
+    transitions = 0
+    deadlocks: list[int] = []
+    frontier: list[Any] = [key0]
+    d = 0
+    stopped_by: str | None = None
+    last_report = t0
+    expanded = 0
+
+    try:
+        while frontier and pending:
+            if depth is not None and d >= depth:
+                if _bound_cuts(frontier, successors, canon, index):
+                    stopped_by = "depth"
+                    break
+                frontier = []
+                break
+            nxt: list[Any] = []
+            append = nxt.append
+            for i, s in enumerate(frontier, level_start[d]):
+                n = 0
+                for n, (a, t) in enumerate(successors(s), 1):
+                    fire(a.op_index)
+                    if canon is not None:
+                        t = canon(t)
+                    j = index.get(t)
+                    if j is None:
+                        j = len(parent)
+                        if max_states is not None and j >= max_states:
+                            transitions += n
+                            raise _Stop("max_states")
+                        index[t] = j
+                        parent.append(i)
+                        via.append(n - 1)
+                        append(t)
+                        hit = False
+                        for p in pending:
+                            w = violation(t, p)
+                            if w is not None:
+                                found[p.name] = (j, w, j + 1)
+                                hit = True
+                        if hit:
+                            pending = [p for p in pending if p.name not in found]
+                            if not pending:
+                                transitions += n
+                                raise _Stop("violated")
+                    if record:
+                        edges_src.append(i)
+                        edges_dst.append(j)
+                        edges_op.append(a.op_index)
+                transitions += n
+                if n == 0 and finished is not None and len(deadlocks) < 10_000:
+                    if not finished(s):
+                        deadlocks.append(i)
+                expanded += 1
+                if expanded % PROGRESS_EVERY == 0:
+                    now = time.perf_counter()
+                    if deadline is not None and now > deadline:
+                        raise _Stop("timeout")
+                    if progress is not None and now - last_report >= 0.5:
+                        last_report = now
+                        progress(Progress(len(parent), transitions, d, now - t0))
+                    if graph is None and record and len(parent) > GRAPH_LIMIT:
+                        record = False
+                        del edges_src[:], edges_dst[:], edges_op[:]
+            if nxt:
+                d += 1
+                level_start.append(len(parent) - len(nxt))
+            frontier = nxt
+            if deadline is not None and frontier and time.perf_counter() > deadline:
+                raise _Stop("timeout")
+        if stopped_by is None and frontier:
+            stopped_by = "violated"
+    except _Stop as stop:
+        stopped_by = stop.reason
+        if graph is None:
+            record = False
+
+    seconds = time.perf_counter() - t0
+    n_states = len(parent)
+    if graph is None and n_states > GRAPH_LIMIT:
+        record = False
+    exhausted = stopped_by is None
+    nxgraph: nx.DiGraph | None = None
+    if record:
+        nxgraph = _build_graph(n_states, edges_src, edges_dst, edges_op, sem)
+
+    reduced = n_states
+    unreduced: int | None = None
+    if canon is not None and exhausted and n_states <= 5_000_000:
+        unreduced = sum(sem.orbit_size(s) for s in index)
+    stats: dict[str, Any] = {
+        "depth_reached": d,
+        "states_per_second": round(n_states / seconds, 1) if seconds > 0 else None,
+        "peak_memory_mb": round(_peak_memory_mb(), 1),
+        "symmetry": canon is not None,
+        "distinct_states": reduced,
+        "unreduced_states": unreduced if canon is not None else reduced,
+        "stopped_by": stopped_by or "exhausted",
+    }
+
+    labels = list(sem.op_labels())
+    never = [labels[k] for k in range(len(labels)) if k not in fired]
+    results: list[PropertyResult] = []
+    for p in properties:
+        if p.name in found:
+            i, witness, seen = found[p.name]
+            trace = _rebuild(sem, p, i, parent, via, key0, canon)
+            results.append(
+                PropertyResult(
+                    property=p.name,
+                    verdict=Verdict.VIOLATED,
+                    engine="explicit",
+                    method="bfs",
+                    scope=Scope(len(trace), False, sem.placement),
+                    trace=trace,
+                    states=seen,
+                    transitions=transitions,
+                    seconds=seconds,
+                    stats=dict(stats),
+                )
+            )
+            continue
+        warnings = [
+            f"{op} never fired{_within(stopped_by, depth)}: a property that holds because "
+            "nothing happened proves little"
+            for op in never
+        ]
+        if stopped_by in ("max_states", "timeout"):
+            verdict, scope = Verdict.UNDECIDED, Scope(d, False, sem.placement)
+        elif stopped_by == "depth":
+            verdict, scope = Verdict.HOLDS, Scope(depth, False, sem.placement)
+        elif sem.exact:
+            verdict, scope = Verdict.PROVED, Scope(None, True, sem.placement)
+        else:
+            verdict, scope = Verdict.HOLDS, Scope(None, False, sem.placement)
+            warnings.append(_not_covered(sem.placement))
+        results.append(
+            PropertyResult(
+                property=p.name,
+                verdict=verdict,
+                engine="explicit",
+                method="bfs",
+                scope=scope,
+                states=n_states,
+                transitions=transitions,
+                seconds=seconds,
+                warnings=warnings,
+                stats=dict(stats),
+            )
+        )
+    stuck = _stuck(sem, deadlocks, parent, via, key0, canon, nxgraph)
+    for r in results:
+        if r.verdict is not Verdict.VIOLATED:
+            r.warnings.extend(stuck)
+    return Exploration(
+        results, n_states, transitions, d, seconds, stopped_by, frozenset(fired), nxgraph, stuck
+    )
+
+
+def _within(stopped_by: str | None, depth: int | None) -> str:
+    if stopped_by == "depth":
+        return f" within depth {depth}"
+    if stopped_by in ("max_states", "timeout"):
+        return " in the part of the space explored"
+    return ""
+
+
+def _not_covered(placement: str) -> str:
+    if placement == "candidates":
+        return (
+            "placement 'candidates': only the lowest, the highest, the fixed-rambase and the "
+            "adversarially spread block and frame choices were explored; other placements the "
+            "heap allows are not covered (use --placement exact on a smaller model to prove it)"
+        )
+    return (
+        f"placement '{placement}': only the choices of that allocator policy were explored; "
+        "other placements the heap allows are not covered"
+    )
+
+
+def _bound_cuts(
+    frontier: list[Any],
+    successors: Callable[[Any], Iterator[tuple[Any, Any]]],
+    canon: Callable[[Any], Any] | None,
+    index: dict[Any, int],
+) -> bool:
+    """Does some state one step beyond the depth bound exist that was not seen yet?"""
+    for s in frontier:
+        for _a, t in successors(s):
+            if canon is not None:
+                t = canon(t)
+            if t not in index:
+                return True
+    return False
+
+
+def _path(i: int, parent: array[int], via: array[int]) -> list[int]:
+    """The successor positions leading from the initial state to state `i`."""
+    steps: list[int] = []
+    while i > 0:
+        steps.append(via[i])
+        i = parent[i]
+    steps.reverse()
+    return steps
+
+
+def _nth(it: Iterator[tuple[Any, Any]], k: int) -> tuple[Any, Any]:
+    for n, pair in enumerate(it):
+        if n == k:
+            return pair
+    raise CheckerError(
+        [Diagnostic("the semantics' successor order is not deterministic (trace rebuild failed)")],
+        Exit.INTERNAL,
+    )
+
+
+def concrete_path(
+    sem: SemanticsLike,
+    positions: list[int],
+    key0: Any,
+    canon: Callable[[Any], Any] | None,
+) -> list[tuple[Any, Any, Any]]:
+    """(before, action, after) for each step, from the true initial state (NOTE(symmetry))."""
+    state = sem.initial()
+    steps: list[tuple[Any, Any, Any]] = []
+    if canon is None:
+        for k in positions:
+            a, t = _nth(sem.successors(state), k)
+            steps.append((state, a, t))
+            state = t
+        return steps
+    c = key0
+    for k in positions:
+        _a, t = _nth(sem.successors(c), k)
+        c = canon(t)
+        for a, u in sem.successors(state):
+            if canon(u) == c:
+                steps.append((state, a, u))
+                state = u
+                break
+        else:
+            raise CheckerError(
+                [Diagnostic("symmetry reduction is unsound: no concrete step matches the trace")],
+                Exit.INTERNAL,
+            )
+    return steps
+
+
+def action_choices(sem: SemanticsLike, action: Any) -> dict[str, Any]:
+    """The choices recorded in an action, as JSON (the action's JSON minus its operation)."""
+    data = sem.action_to_json(action)
+    if isinstance(data, dict):
+        if isinstance(data.get("choices"), dict):
+            return dict(data["choices"])
+        return {k: v for k, v in data.items() if k not in ("op", "op_index", "label")}
+    return {"value": data}
+
+
+def _changes(sem: SemanticsLike, before: Any, action: Any, after: Any) -> tuple[str, ...]:
+    text = sem.describe(before, action, after)
+    if isinstance(text, str):
+        return tuple(line for line in text.splitlines() if line.strip())
+    return tuple(str(line) for line in text)
+
+
+def _rebuild(
+    sem: SemanticsLike,
+    prop: Property,
+    i: int,
+    parent: array[int],
+    via: array[int],
+    key0: Any,
+    canon: Callable[[Any], Any] | None,
+) -> Trace:
+    steps = concrete_path(sem, _path(i, parent, via), key0, canon)
+    final = steps[-1][2] if steps else sem.initial()
+    witness = sem.violation(final, prop)
+    if witness is None:
+        raise CheckerError(
+            [Diagnostic(f"the rebuilt trace for {prop.name} does not violate it (symmetry?)")],
+            Exit.INTERNAL,
+        )
+    return Trace(
+        property=prop.name,
+        initial=sem.state_to_json(sem.initial()),
+        steps=tuple(
+            TraceStep(
+                op=sem.action_label(a),
+                choices=action_choices(sem, a),
+                state=sem.state_to_json(t),
+                changes=_changes(sem, s, a, t),
+            )
+            for s, a, t in steps
+        ),
+        witness=witness,
+    )
+
+
+def _build_graph(
+    n: int, src: array[int], dst: array[int], ops: array[int], sem: SemanticsLike
+) -> nx.DiGraph:
+    labels = list(sem.op_labels())
+    g = nx.DiGraph()
+    g.add_nodes_from(range(n))
+    for s, t, o in zip(src, dst, ops):
+        if g.has_edge(s, t):
+            continue
+        g.add_edge(s, t, op=labels[o] if o < len(labels) else str(o))
+    return g
+
+
+def _stuck(
+    sem: SemanticsLike,
+    deadlocks: list[int],
+    parent: array[int],
+    via: array[int],
+    key0: Any,
+    canon: Callable[[Any], Any] | None,
+    g: nx.DiGraph | None,
+) -> list[str]:
+    """Warnings about states where the scenario stops short of its end.
+
+    A state with no successor is a dead end; if the scenario has a `pc` (docs/semantics.md) and
+    the state has one, dead ends at the last position are the normal end of a `choose` and are
+    not reported. With a graph, a non-trivial bottom strongly connected component (a set of
+    states that can be entered and never left) is reported too when the ops it allows are fewer
+    than the ops that fire elsewhere.
+    """
+    out: list[str] = []
+    real = deadlocks
+    if real:
+        steps = concrete_path(sem, _path(real[0], parent, via), key0, canon)
+        way = "; ".join(sem.action_label(a) for _s, a, _t in steps) or "the initial state"
+        out.append(
+            f"the scenario can get stuck: {len(real)}{'+' if len(real) >= 10_000 else ''} "
+            f"reachable state(s) enable no operation before the scenario ends (shortest: {way})"
+        )
+    if g is not None and g.number_of_nodes() > 1:
+        cond = nx.condensation(g)
+        all_ops = {d["op"] for _u, _v, d in g.edges(data=True)}
+        for c in cond.nodes:
+            if cond.out_degree(c) != 0:
+                continue
+            members = cond.nodes[c]["members"]
+            if len(members) < 2:
+                continue
+            sub_ops = {d["op"] for _u, _v, d in g.subgraph(members).edges(data=True)}
+            lost = sorted(all_ops - sub_ops)
+            if lost:
+                first = min(members)
+                steps = concrete_path(sem, _path(first, parent, via), key0, canon)
+                way = "; ".join(sem.action_label(a) for _s, a, _t in steps) or "the start"
+                out.append(
+                    f"after {way}, the run is trapped in {len(members)} states where "
+                    f"{', '.join(lost[:4])}{' ...' if len(lost) > 4 else ''} can never fire again"
+                )
+                if len(out) > STUCK_EXAMPLES:
+                    break
+    return out
+
