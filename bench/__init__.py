@@ -1,0 +1,1 @@
+"""Benchmarks: the frag-balloon model generator and the harness that runs the engines."""
