@@ -29,8 +29,9 @@ import resource
 import sys
 import time
 from array import array
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
 import networkx as nx
 
@@ -62,6 +63,8 @@ class SemanticsLike(Protocol):
     def op_labels(self) -> Sequence[str]: ...
     def state_to_json(self, state: Any) -> Any: ...
     def action_to_json(self, action: Any) -> Any: ...
+    def action_from_json(self, data: Any) -> Any: ...
+    def apply(self, state: Any, action: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Exploration:
     fired: frozenset[int]
     graph: nx.DiGraph | None = None
     stuck: list[str] = field(default_factory=list)
+    actions: dict[str, list[Any]] = field(default_factory=dict)  # property -> action JSONs
 
 
 def _peak_memory_mb() -> float:
@@ -203,9 +207,8 @@ def explore(
                         edges_dst.append(j)
                         edges_op.append(a.op_index)
                 transitions += n
-                if n == 0 and finished is not None and len(deadlocks) < 10_000:
-                    if not finished(s):
-                        deadlocks.append(i)
+                if n == 0 and finished is not None and len(deadlocks) < 10_000 and not finished(s):
+                    deadlocks.append(i)
                 expanded += 1
                 if expanded % PROGRESS_EVERY == 0:
                     now = time.perf_counter()
@@ -256,10 +259,11 @@ def explore(
     labels = list(sem.op_labels())
     never = [labels[k] for k in range(len(labels)) if k not in fired]
     results: list[PropertyResult] = []
+    actions: dict[str, list[Any]] = {}
     for p in properties:
         if p.name in found:
-            i, witness, seen = found[p.name]
-            trace = _rebuild(sem, p, i, parent, via, key0, canon)
+            i, _witness, seen = found[p.name]
+            trace, actions[p.name] = _rebuild(sem, p, i, parent, via, key0, canon)
             results.append(
                 PropertyResult(
                     property=p.name,
@@ -308,7 +312,8 @@ def explore(
         if r.verdict is not Verdict.VIOLATED:
             r.warnings.extend(stuck)
     return Exploration(
-        results, n_states, transitions, d, seconds, stopped_by, frozenset(fired), nxgraph, stuck
+        results, n_states, transitions, d, seconds, stopped_by, frozenset(fired), nxgraph, stuck,
+        actions,
     )
 
 
@@ -426,7 +431,7 @@ def _rebuild(
     via: array[int],
     key0: Any,
     canon: Callable[[Any], Any] | None,
-) -> Trace:
+) -> tuple[Trace, list[Any]]:
     steps = concrete_path(sem, _path(i, parent, via), key0, canon)
     final = steps[-1][2] if steps else sem.initial()
     witness = sem.violation(final, prop)
@@ -435,7 +440,7 @@ def _rebuild(
             [Diagnostic(f"the rebuilt trace for {prop.name} does not violate it (symmetry?)")],
             Exit.INTERNAL,
         )
-    return Trace(
+    trace = Trace(
         property=prop.name,
         initial=sem.state_to_json(sem.initial()),
         steps=tuple(
@@ -449,6 +454,7 @@ def _rebuild(
         ),
         witness=witness,
     )
+    return trace, [sem.action_to_json(a) for _s, a, _t in steps]
 
 
 def _build_graph(
@@ -513,3 +519,31 @@ def _stuck(
                     break
     return out
 
+
+
+# ---- export -----------------------------------------------------------------------------------
+
+
+def _dot_id(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(g: nx.DiGraph, name: str) -> str:
+    """The graph in Graphviz DOT (written here: no pydot needed). Node 0 is the initial state."""
+    lines = [f"digraph {_dot_id(name)} {{", "  node [shape=circle, label=\"\"];",
+             "  0 [shape=doublecircle];"]
+    for u, v, data in g.edges(data=True):
+        lines.append(f"  {u} -> {v} [label={_dot_id(str(data.get('op', '')))}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write_graph(g: nx.DiGraph, path: str, name: str) -> None:
+    """GraphML (`.graphml`) or DOT (`.dot`, `.gv`), written atomically."""
+    from checker.itf import write_atomic
+
+    if path.lower().endswith(".graphml"):
+        text = "\n".join(nx.generate_graphml(g)) + "\n"
+    else:
+        text = to_dot(g, name)
+    write_atomic(path, text)

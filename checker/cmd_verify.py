@@ -1,0 +1,406 @@
+"""`checker verify` and `checker replay`.
+
+`run_verify` does the work of `verify` without printing (the review command calls it);
+`verify` adds the progress line, the counterexample files, the graph export and the rendering.
+`replay` re-executes a counterexample with the reference semantics, step by step.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import click
+
+from checker import __version__, itf
+from checker.diagnostics import CheckerError, Diagnostic, Exit, Note
+from checker.explore import (
+    Exploration,
+    ProgressFn,
+    SemanticsLike,
+    action_choices,
+    explore,
+    write_graph,
+)
+from checker.model import Model, Property
+from checker.progress import ProgressLine
+from checker.report import render, trace_text
+from checker.results import PropertyResult, Trace, TraceStep, Verdict, VerifyReport
+
+ENGINES = ("auto", "explicit", "smt", "both")
+SemanticsFactory = Callable[..., SemanticsLike]
+
+
+def _fail(message: str, *notes: str, code: Exit = Exit.BAD_INPUT) -> CheckerError:
+    return CheckerError([Diagnostic(message, None, tuple(Note(n) for n in notes))], code)
+
+
+def _load(path: str) -> Model:
+    from checker.resolve import load_model
+
+    return load_model(path)
+
+
+def _semantics_factory() -> SemanticsFactory:
+    from checker.semantics import Semantics
+
+    return cast(SemanticsFactory, Semantics)
+
+
+def _smt() -> Callable[..., PropertyResult] | None:
+    try:
+        mod = importlib.import_module("checker.encode")
+    except ModuleNotFoundError:
+        return None
+    fn = getattr(mod, "verify_property", None)
+    return fn if callable(fn) else None
+
+
+def select_properties(model: Model, names: Sequence[str] | None) -> list[Property]:
+    """The model's properties named on the command line (all of them when none is named)."""
+    if not model.properties:
+        raise _fail(f"{model.path} declares no property to verify",
+                    "add `property ipa_eq_pa` or an `invariant NAME: EXPR` to the model")
+    if not names:
+        return list(model.properties)
+    known = {p.name: p for p in model.properties}
+    chosen: list[Property] = []
+    for n in names:
+        if n not in known:
+            raise _fail(f"unknown property {n!r}",
+                        f"{model.path} declares: {', '.join(known)}")
+        if known[n] not in chosen:
+            chosen.append(known[n])
+    return chosen
+
+
+def counterexample_path(model_path: str, prop: str, out: str | None) -> Path:
+    base = Path(out) if out is not None else Path("counterexamples") / Path(model_path).stem
+    return base / f"{prop}.itf.json"
+
+
+def write_counterexample(
+    model: Model, r: PropertyResult, actions: list[Any], path: Path, extra: dict[str, Any]
+) -> None:
+    """Write r.trace as ITF to `path` (atomically) and record the path in `r`."""
+    assert r.trace is not None
+    trace = r.trace
+    doc = itf.document(
+        model_path=model.path,
+        sources=itf.source_digests(model.path, model.sources),
+        prop=r.property,
+        engine=r.engine,
+        method=r.method,
+        witness=trace.witness,
+        version=__version__,
+        initial=trace.initial,
+        steps=[(s.op, s.choices, a, s.state) for s, a in zip(trace.steps, actions)],
+    )
+    doc["#meta"].update(extra)
+    itf.write_atomic(path, itf.dumps(doc))
+    r.counterexample = str(path)
+
+
+def _match_actions(sem: SemanticsLike, trace: Trace) -> list[Any]:
+    """The semantics' actions behind a trace from another engine: at each step, the successor
+    with the same operation, choices and resulting state. Fails loudly (exit 4) if none is."""
+    state = sem.initial()
+    if sem.state_to_json(state) != trace.initial:
+        raise _fail(f"the {trace.property} trace does not start in the initial state",
+                    code=Exit.INTERNAL)
+    out: list[Any] = []
+    for i, step in enumerate(trace.steps, 1):
+        for a, t in sem.successors(state):
+            if (sem.action_label(a) == step.op and action_choices(sem, a) == step.choices
+                    and sem.state_to_json(t) == step.state):
+                out.append(sem.action_to_json(a))
+                state = t
+                break
+        else:
+            raise _fail(f"step {i} ({step.op}) of the {trace.property} trace does not replay "
+                        "with the reference semantics", code=Exit.INTERNAL)
+    return out
+
+
+def _disagree(a: PropertyResult, b: PropertyResult) -> str | None:
+    va, vb = a.verdict is Verdict.VIOLATED, b.verdict is Verdict.VIOLATED
+    if va != vb:
+        safe = b if va else a
+        if safe.verdict is Verdict.PROVED or (safe.verdict is Verdict.HOLDS and (
+                safe.scope.depth is None or safe.scope.depth >= (
+                    (a if va else b).trace_length or 0))):
+            return f"{a.engine} says {a.verdict.value}, {b.engine} says {b.verdict.value}"
+        return None
+    if va and vb and a.trace_length != b.trace_length and a.method == "bfs" and b.method == "bmc":
+        return f"shortest traces differ: {a.engine} {a.trace_length}, {b.engine} {b.trace_length}"
+    return None
+
+
+_RANK = {Verdict.PROVED: 0, Verdict.VIOLATED: 1, Verdict.HOLDS: 2, Verdict.UNDECIDED: 3}
+
+
+def run_verify(
+    path: str,
+    *,
+    properties: Sequence[str] | None = None,
+    engine: str = "auto",
+    depth: int | None = None,
+    max_states: int | None = None,
+    timeout: float | None = None,
+    placement: str = "auto",
+    symmetry: bool = True,
+    out: str | None = None,
+    write_counterexamples: bool = False,
+    graph: str | None = None,
+    progress: ProgressFn | None = None,
+    model: Model | None = None,
+    semantics: SemanticsFactory | None = None,
+) -> tuple[VerifyReport, Model]:
+    """Verify the properties of the model in `path`; no printing, no files unless asked
+    (`write_counterexamples`, `graph`)."""
+    if engine not in ENGINES:
+        raise _fail(f"unknown engine {engine!r}", f"engines: {', '.join(ENGINES)}")
+    if graph is not None and Path(graph).suffix.lower() not in (".graphml", ".dot", ".gv"):
+        raise _fail(f"--graph {graph}: the file name must end in .graphml or .dot")
+    model = model if model is not None else _load(path)
+    props = select_properties(model, properties)
+    sha = itf.sha256_file(path)
+    smt = _smt()
+    if engine == "smt" and smt is None:
+        raise _fail("engine smt not yet available", "use --engine explicit")
+    if engine == "both" and smt is None:
+        raise _fail("engine both needs the smt engine, which is not yet available")
+
+    results: dict[str, PropertyResult] = {}
+    actions: dict[str, list[Any]] = {}
+    sem: SemanticsLike | None = None
+    if engine in ("auto", "explicit", "both") or graph is not None:
+        factory = semantics if semantics is not None else _semantics_factory()
+        sem = factory(model, placement=placement, symmetry=symmetry)
+        exp: Exploration = explore(sem, props, depth=depth, max_states=max_states,
+                                   timeout=timeout, symmetry=symmetry, progress=progress,
+                                   graph=True if graph is not None else None)
+        if graph is not None:
+            assert exp.graph is not None
+            write_graph(exp.graph, graph, model.path)
+        if engine != "smt":
+            for r in exp.results:
+                if engine == "auto":
+                    r.stats["engine_selected_by"] = "auto"
+                results[r.property] = r
+            actions.update(exp.actions)
+    if engine in ("smt", "both") or (engine == "auto" and smt is not None):
+        assert smt is not None
+        for p in props:
+            prior = results.get(p.name)
+            if engine == "auto" and prior is not None and prior.verdict is not Verdict.UNDECIDED:
+                continue
+            r = smt(model, p, depth=depth, timeout=timeout)
+            if engine == "auto":
+                r.stats["engine_selected_by"] = "auto (explicit was undecided)"
+            if engine == "both" and prior is not None:
+                why = _disagree(prior, r)
+                if why is not None:
+                    raise _fail(f"engines disagree on {p.name}: {why}",
+                                "this is a bug in the checker; please keep the model",
+                                code=Exit.INTERNAL)
+                if _RANK[r.verdict] < _RANK[prior.verdict] and r.verdict is not Verdict.VIOLATED:
+                    r.stats["cross_checked_by"] = prior.engine
+                    results[p.name] = r
+                else:
+                    prior.stats["cross_checked_by"] = r.engine
+                continue
+            results[p.name] = r
+
+    ordered = [results[p.name] for p in props]
+    if write_counterexamples:
+        for r in ordered:
+            if r.verdict is Verdict.VIOLATED and r.trace is not None:
+                acts = actions.get(r.property)
+                if acts is None:
+                    if sem is None:
+                        factory = semantics if semantics is not None else _semantics_factory()
+                        sem = factory(model, placement=placement, symmetry=False)
+                    acts = _match_actions(sem, r.trace)
+                extra = {"placement": r.scope.placement, "symmetry": symmetry}
+                write_counterexample(model, r, acts, counterexample_path(model.path, r.property,
+                                                                         out), extra)
+    return VerifyReport(model.path, sha, __version__, ordered), model
+
+
+def exit_code(report: VerifyReport) -> int:
+    verdicts = {r.verdict for r in report.results}
+    if Verdict.VIOLATED in verdicts:
+        return int(Exit.VIOLATED)
+    if Verdict.UNDECIDED in verdicts:
+        return int(Exit.UNDECIDED)
+    return int(Exit.OK)
+
+
+def verify(
+    file: str,
+    properties: Sequence[str] | None = None,
+    engine: str = "auto",
+    depth: int | None = None,
+    max_states: int | None = None,
+    timeout: float | None = None,
+    placement: str = "auto",
+    symmetry: bool = True,
+    fmt: str = "text",
+    out: str | None = None,
+    graph: str | None = None,
+    quiet: bool = False,
+) -> int:
+    """`checker verify`: 0 all proved/hold, 1 a violation, 3 undecided, 2 bad input, 4 internal."""
+    line = ProgressLine(f"verify {file}", enabled=not quiet)
+    try:
+        report, model = run_verify(
+            file, properties=properties, engine=engine, depth=depth, max_states=max_states,
+            timeout=timeout, placement=placement, symmetry=symmetry, out=out,
+            write_counterexamples=True, graph=graph, progress=line,
+        )
+    finally:
+        line.close()
+    click.echo(render(report, fmt, model), nl=False)
+    return exit_code(report)
+
+
+# ---- replay -----------------------------------------------------------------------------------
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    """A readable path to the first place where two JSON values differ, and how."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            if k not in a:
+                return f"{path}.{k}: recorded but not produced"
+            if k not in b:
+                return f"{path}.{k}: produced {_short(a[k])} but not recorded"
+            d = _first_difference(a[k], b[k], f"{path}.{k}")
+            if d is not None:
+                return d
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = _first_difference(x, y, f"{path}[{i}]")
+            if d is not None:
+                return d
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items replayed, {len(b)} recorded"
+        return None
+    if a != b or type(a) is not type(b):
+        return f"{path or 'state'}: replay gives {_short(a)}, the trace records {_short(b)}"
+    return None
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_digests(trace: itf.ItfTrace, model_path: str) -> list[str]:
+    """Differences between the digests in the trace and the files on disk (empty: same)."""
+    problems: list[str] = []
+    recorded = {s["path"]: s["sha256"] for s in trace.meta["sources"]}
+    try:
+        now = itf.sha256_file(model_path)
+    except OSError as exc:
+        raise _fail(f"cannot read model {model_path}: {exc.strerror}",
+                    "name the model with --model") from exc
+    if now != trace.meta["model_sha256"]:
+        problems.append(f"{model_path}: sha256 {now[:12]} but the trace was made with "
+                        f"{trace.meta['model_sha256'][:12]}")
+    for p, digest in recorded.items():
+        if p == trace.model:
+            continue
+        try:
+            cur = itf.sha256_file(p)
+        except OSError:
+            problems.append(f"{p}: included when the trace was made, now unreadable")
+            continue
+        if cur != digest:
+            problems.append(f"{p}: sha256 {cur[:12]} but the trace was made with {digest[:12]}")
+    return problems
+
+
+def replay(trace_path: str, model_path: str | None = None, force: bool = False,
+           semantics: SemanticsFactory | None = None) -> int:
+    """`checker replay`: 0 reproduced, 1 not reproduced, 2 malformed/tampered or model changed."""
+    trace = itf.read(trace_path)
+    mpath = model_path if model_path is not None else trace.model
+    problems = check_digests(trace, mpath)
+    if problems and not force:
+        raise _fail(f"the model changed since {trace_path} was written", *problems,
+                    "replay it anyway with --force")
+    for p in problems:
+        click.echo(f"warning: {p} (replaying anyway: --force)", err=True)
+    model = _load(mpath)
+    try:
+        prop = model.property(trace.property)
+    except KeyError:
+        raise _fail(f"the model has no property {trace.property!r}",
+                    f"{mpath} declares: {', '.join(p.name for p in model.properties)}") from None
+    factory = semantics if semantics is not None else _semantics_factory()
+    placement = str(trace.meta.get("placement", "auto"))
+    try:
+        sem = factory(model, placement=placement, symmetry=False)
+    except (ValueError, KeyError):
+        sem = factory(model, placement="auto", symmetry=False)
+    from_json = sem.action_from_json
+    state = sem.initial()
+    shown: list[TraceStep] = []
+    click.echo(f"replay {trace_path}: {trace.property} on {mpath} ({len(trace.steps)} steps)")
+
+    def not_reproduced(why: str) -> int:
+        partial = Trace(trace.property, trace.initial, tuple(shown), "(not reached)")
+        click.echo("\n".join(trace_text(partial)[:-1]))
+        click.echo(f"not reproduced: {why}")
+        return int(Exit.VIOLATED)
+
+    d = _first_difference(sem.state_to_json(state), trace.initial)
+    if d is not None:
+        return not_reproduced(f"the initial state differs: {d}")
+    for i, step in enumerate(trace.steps, 1):
+        where = trace.locate(("states", i, "#meta"))
+        try:
+            action = from_json(step.action)
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            raise CheckerError([Diagnostic(f"step {i}: invalid action: {exc}", where,
+                                           (Note("the trace was edited or is corrupt"),))]) from None
+        if sem.action_label(action) != step.op or action_choices(sem, action) != step.choices:
+            raise CheckerError([Diagnostic(
+                f"step {i}: the recorded operation/choices ({step.op} {step.choices}) do not "
+                f"match the recorded action ({sem.action_label(action)} "
+                f"{action_choices(sem, action)})", where,
+                (Note("the trace was edited: the step's op and choices must describe its "
+                      "action"),))])
+        try:
+            after = sem.apply(state, action)
+        except Exception as exc:  # NotEnabled: its class lives in the semantics module
+            if type(exc).__name__ != "NotEnabled":
+                raise
+            reason = getattr(exc, "reason", str(exc))
+            return not_reproduced(f"step {i} ({step.op}) is not enabled: {reason}")
+        got = sem.state_to_json(after)
+        shown.append(TraceStep(step.op, step.choices, got,
+                               tuple(_lines(sem.describe(state, action, after)))))
+        d = _first_difference(got, step.state)
+        if d is not None:
+            return not_reproduced(f"step {i} ({step.op}) diverges: {d}")
+        state = after
+    witness = sem.violation(state, prop)
+    if witness is None:
+        return not_reproduced(f"{trace.property} holds in the final state")
+    full = Trace(trace.property, trace.initial, tuple(shown), witness)
+    click.echo("\n".join(trace_text(full)))
+    click.echo(f"reproduced: {trace.property} is violated after {len(shown)} step"
+               f"{'' if len(shown) == 1 else 's'}")
+    return int(Exit.OK)
+
+
+def _lines(text: Any) -> list[str]:
+    if isinstance(text, str):
+        return [ln for ln in text.splitlines() if ln.strip()]
+    return [str(x) for x in text]
