@@ -13,13 +13,13 @@ and those lines must cover exactly the properties the model declares.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 
 from bench.frag_balloon import SIZES, generate
+from checker.resolve import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -28,7 +28,6 @@ EXPECT = re.compile(r"^# expect: (?P<prop>[A-Za-z_][A-Za-z0-9_-]*) "
                     r"(?:(?P<holds>holds)|violated (?P<length>\d+))(?:\s|$)")
 DECL = re.compile(r"^(?:property|invariant) (?P<name>[A-Za-z_][A-Za-z0-9_-]*)")
 INCLUDE = re.compile(r'^include "(?P<path>[^"]+)"')
-HAVE_RESOLVE = importlib.util.find_spec("checker.resolve") is not None
 
 
 def _lines(path: Path) -> list[str]:
@@ -99,11 +98,8 @@ def test_includes_resolve_to_files(path: Path) -> None:
             assert (path.parent / inc["path"]).is_file(), line
 
 
-@pytest.mark.skipif(not HAVE_RESOLVE, reason="checker/resolve.py (load_model) not written yet")
 @pytest.mark.parametrize("path", COMPLETE, ids=_id)
 def test_model_loads(path: Path) -> None:
-    from checker.resolve import load_model
-
     model = load_model(str(path))
     names = [p.name for p in model.properties]
     assert sorted(names) == sorted(declared(path))
@@ -121,7 +117,7 @@ def test_shipped_benchmark_is_the_generated_one() -> None:
 
 @pytest.mark.parametrize("size", sorted(SIZES))
 @pytest.mark.parametrize("mode", ["naive", "fixed"])
-def test_generator_follows_the_definition(size: str, mode: str) -> None:
+def test_generator_follows_the_definition(size: str, mode: str, tmp_path: Path) -> None:
     F, K, R = SIZES[size]
     text = generate(F, K, R, mode)
     balloon = {"naive": "release_any", "fixed": "release_same"}[mode]
@@ -135,16 +131,18 @@ def test_generator_follows_the_definition(size: str, mode: str) -> None:
     actions = [a.strip() for a in loop.split("|")]
     assert len(actions) == 4 * (K + 1) == len(set(actions))
     assert declared_text(text) == ["ipa_eq_pa", "domd_create_never_fails", "no_frame_shared"]
-    if HAVE_RESOLVE:
-        from checker.resolve import load_model
+    model = load_model(str(_write(tmp_path, text)))
+    assert model.domain("domd").pages == F // 4
+    assert [d.pages for d in model.domains[1:]] == [R] * K
+    assert [d.symmetry_group for d in model.domains[1:]] == [model.domains[1].symmetry_group] * K
+    assert model.platform.ram[0].base // model.page_size > 0
+    assert model.hypervisor.balloon.value == balloon
 
-        tmp = ROOT / ".pytest_cache" / f"frag-balloon-{size}-{mode}.m11"
-        tmp.parent.mkdir(exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        model = load_model(str(tmp))
-        assert model.domain("domd").pages == F // 4
-        assert [d.pages for d in model.domains[1:]] == [R] * K
-        assert model.platform.ram[0].base // model.page_size > 0
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "frag-balloon.m11"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def declared_text(text: str) -> list[str]:
@@ -155,3 +153,77 @@ def declared_text(text: str) -> list[str]:
 def test_generator_rejects_bad_parameters(bad: tuple[int, int, int, str]) -> None:
     with pytest.raises(ValueError):
         generate(*bad)
+
+
+# ---- the hand-derived addresses of the headers, recomputed from the loaded models -------------
+
+
+def _free_runs(path: Path) -> tuple[int, list[tuple[int, int]]]:
+    """(page size, heap as [start, end) frame runs): RAM minus reserved and static memory."""
+    model = load_model(str(path))
+    ps = model.page_size
+    holes = [(r.base // ps, r.end // ps) for r in model.platform.reserved]
+    holes += [(s.base // ps, s.end // ps) for d in model.domains for s in d.static_mem]
+    runs: list[tuple[int, int]] = []
+    for bank in model.platform.ram:
+        lo, hi = max(bank.base // ps, 1), bank.end // ps  # frame 0 never enters the heap
+        cuts = sorted(h for h in holes if h[0] < hi and lo < h[1])
+        for a, b in cuts:
+            if a > lo:
+                runs.append((lo, a))
+            lo = max(lo, b)
+        if lo < hi:
+            runs.append((lo, hi))
+    return ps, runs
+
+
+def _blocks(path: Path, size: int) -> list[int]:
+    """Base addresses of every naturally aligned buddy block for `size` bytes in the heap."""
+    ps, runs = _free_runs(path)
+    pages = size // ps
+    order = max(pages - 1, 0).bit_length()
+    n = 1 << order
+    out = []
+    for lo, hi in runs:
+        start = -(-lo // n) * n
+        out += [b * ps for b in range(start, hi - n + 1, n)]
+    return sorted(out)
+
+
+@pytest.mark.parametrize("name, domain, top_down", [
+    ("domd.m11", "domd", True),
+    ("findings/hook-id1-recreate.m11", "domd", True),
+    ("findings/rambase-by-hand-topdown.m11", "domd", True),
+    ("findings/rambase-by-hand-size-change.m11", "domd", False),
+    ("findings/two-banks-placement-topdown.m11", "domd", True),
+])
+def test_copied_rambase_against_the_top_down_block(name: str, domain: str, top_down: bool) -> None:
+    path = MODELS / name
+    d = load_model(str(path)).domain(domain)
+    blocks = _blocks(path, d.memory)
+    assert d.rambase is not None and blocks
+    assert (d.rambase == blocks[-1]) is top_down
+
+
+def test_the_uevm_heap_and_its_256m_blocks() -> None:
+    path = MODELS / "domd-alloc11.m11"
+    ps, runs = _free_runs(path)
+    assert sum(b - a for a, b in runs) * ps == 2032 * 2**20 - 64 * 2**20  # minus the CMA pools
+    # six whole 256 MiB blocks; 0x9000_0000 is cut by the CMA pools (heap-fragmented.m11)
+    assert _blocks(path, 256 * 2**20) == [0x8000_0000 + i * 0x1000_0000 for i in (0, 2, 3, 4, 5, 6)]
+
+
+def test_the_two_bank_blocks() -> None:
+    path = MODELS / "findings/two-banks-placement-any.m11"
+    blocks = _blocks(path, 512 * 2**20)
+    assert blocks[0] == 0x6000_0000 and blocks[-1] == 0x5_6000_0000 and len(blocks) == 7
+    assert _blocks(path, 2 * 2**30) == [0x5_0000_0000]
+    assert _blocks(path, 3 * 2**30) == []  # an order-20 block fits no bank
+
+
+def test_the_stolen_frame_model_asks_for_every_free_page() -> None:
+    path = MODELS / "findings/balloon-release-same-stolen.m11"
+    model = load_model(str(path))
+    ps, runs = _free_runs(path)
+    free_after = sum(b - a for a, b in runs) - model.domain("domd").pages + 1
+    assert model.domain("domu").pages == free_after
