@@ -28,7 +28,6 @@ from checker.review import Category, ModelReview, ReviewReport
 CI_FORMATS = ("markdown", "sarif", "junit")
 REVIEW_FORMATS = ("text", "json", "markdown", "sarif", "junit")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-TOOL_URI = "https://github.com/memory11/memory11"
 MAX_CHANGES_PER_STEP = 3
 
 Rel = Callable[[str], str]
@@ -251,7 +250,8 @@ def _md_violation(
     if c is not None:
         where.append(f"caused by {c.label()} at {_md_link(c.span, rel, link_base)}")
     if where:
-        out += ["; ".join(where).capitalize() + ".", ""]
+        sentence = "; ".join(where)
+        out += [sentence[0].upper() + sentence[1:] + ".", ""]
     if r.trace is not None:
         out += _md_trace(r.trace)
     else:
@@ -269,7 +269,8 @@ _ICON = {
 
 def markdown_verify(report: VerifyReport, model: Model, rel: Rel, link_base: str | None) -> str:
     out = [f"### memory11 verify: `{rel(report.model)}`", ""]
-    counts = {v: sum(1 for r in report.results if r.verdict is v) for v in Verdict}
+    order = (Verdict.VIOLATED, Verdict.UNDECIDED, Verdict.HOLDS, Verdict.PROVED)
+    counts = {v: sum(1 for r in report.results if r.verdict is v) for v in order}
     summary = ", ".join(f"{n} {v.value}" for v, n in counts.items() if n)
     out += [f"**{summary or 'no properties'}**", ""]
     out += ["| property | verdict | engine | scope |", "| --- | --- | --- | --- |"]
@@ -473,7 +474,6 @@ def _sarif_log(results: list[dict[str, Any]], properties: dict[str, Any]) -> str
                     "driver": {
                         "name": "memory11",
                         "version": __version__,
-                        "informationUri": TOOL_URI,
                         "rules": sarif_rules(),
                     }
                 },
@@ -645,8 +645,9 @@ def text_review(review: ReviewReport) -> str:
             if side is not None and side.error_text is not None:
                 out.append(f"  cannot be checked on {label}:")
                 out += ["    " + line for line in side.error_text.splitlines()]
+        names = max((len(ch.name) for ch in m.changes), default=0)
         for ch in m.changes:
-            line = f"  {ch.category.title:<{width}}  {ch.name}"
+            line = f"  {ch.category.title:<{width}}  {ch.name:<{names}}"
             line += f"  ({verdict_text(ch.base)} -> {verdict_text(ch.head)})"
             if ch.trace_changed:
                 b, h = ch.trace_lengths

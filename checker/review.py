@@ -139,6 +139,10 @@ class ModelSide:
     error_text: str | None = None
     digest: str | None = None
 
+    @property
+    def broken(self) -> bool:
+        return self.error is not None or self.error_text is not None
+
     def fail(self, exc: CheckerError) -> None:
         self.error = exc
         text = exc.render()
@@ -182,7 +186,7 @@ class ReviewReport:
         return [(m, ch) for m in self.models for ch in m.changes if ch.category in self.fail_on]
 
     def head_errors(self) -> list[ModelReview]:
-        return [m for m in self.models if m.head is not None and m.head.error is not None]
+        return [m for m in self.models if m.head is not None and m.head.broken]
 
     def exit_code(self) -> int:
         """2 when a model on head cannot be loaded or verified; 1 when a failing category
@@ -303,7 +307,7 @@ def review_sides(
                 _verify_side(entry, verifier)
         # NOTE(head-error): a model that cannot be checked on head has no property changes (its
         # properties are not "removed"); the error itself fails the review with exit code 2.
-        broken = h is not None and h.error is not None
+        broken = h is not None and h.broken
         changes = [] if broken else compare(b.report if b else None, h.report if h else None)
         reviews.append(ModelReview(rel, status, b, h, changes))
     skipped = sorted(set(base_skipped) | set(head_skipped))
@@ -327,7 +331,7 @@ def review_files(
         _verify_side(entry, verifier)
         sides.append(entry)
     b, h = sides
-    changes = [] if h.error is not None else compare(b.report, h.report)  # NOTE(head-error)
+    changes = [] if h.broken else compare(b.report, h.report)  # NOTE(head-error)
     review = ModelReview(new, "changed", b, h, changes)
     return ReviewReport(old, new, [review], [], [], fail_on, (os.getcwd(),))
 
