@@ -130,5 +130,73 @@ def replay(trace: str, model_path: str | None, force: bool) -> None:
     _run(lambda: cmd_verify.replay(trace, model_path, force))
 
 
+@cli.command()
+@click.argument("args", nargs=-1, metavar="[PATH...] | OLD.m11 NEW.m11")
+@click.option("--base", default=None, help="Base revision (a branch, tag or commit).")
+@click.option("--head", default=None, help="Head revision (default: the working tree).")
+@click.option(
+    "--fail-on",
+    default="newly-violated",
+    show_default=True,
+    help="Comma list of categories that fail the review (or `none`).",
+)
+@click.option("--format", "fmt_", type=click.Choice(FORMATS), default="text")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write here, not stdout.")
+@click.option("--link-base", default=None, help="URL prefix for markdown links to .m11 lines.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the verdict cache.")
+@click.option("--engine", type=click.Choice(["auto", "explicit", "smt", "both"]), default="auto")
+@click.option("--depth", type=click.IntRange(min=0), default=None, help="Bound on trace length.")
+@click.option("--max-states", type=click.IntRange(min=1), default=None)
+@click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Seconds per property.")
+@click.option("--placement", type=click.Choice(["auto", "exact", "candidates"]), default="auto")
+@click.option("--no-symmetry", is_flag=True, help="Do not merge states of identical domains.")
+def review(
+    args: tuple[str, ...],
+    base: str | None,
+    head: str | None,
+    fail_on: str,
+    fmt_: str,
+    out: str | None,
+    link_base: str | None,
+    no_cache: bool,
+    engine: str,
+    depth: int | None,
+    max_states: int | None,
+    timeout: float | None,
+    placement: str,
+    no_symmetry: bool,
+) -> None:
+    """Compare verdicts between two revisions (or two files) and report what changed.
+
+    \b
+    checker review --base REF [--head REF] [PATH...]
+    checker review OLD.m11 NEW.m11
+    Exit 1 when a --fail-on category occurs (default: a newly violated property).
+    """
+    from checker import cmd_review
+
+    options = {
+        "engine": engine,
+        "depth": depth,
+        "max_states": max_states,
+        "timeout": timeout,
+        "placement": placement,
+        "symmetry": not no_symmetry,
+    }
+    _run(
+        lambda: cmd_review.review(
+            list(args),
+            base=base,
+            head=head,
+            fmt=fmt_,
+            fail_on=fail_on,
+            out=out,
+            link_base=link_base,
+            options=options,
+            use_cache=not no_cache,
+        )
+    )
+
+
 def main() -> None:
     cli(prog_name="checker")

@@ -467,3 +467,49 @@ def test_review_sides_without_git(tmp_path: Path) -> None:
     assert _by_name(report.models, "m.m11") == {"p": Category.NEWLY_VIOLATED}
     model = report.models[0].head_model
     assert model is not None and report.relpath(model.path) == "m.m11"
+
+
+def test_cli_review(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from checker.cli import cli
+
+    repo, base, head = make_repo(tmp_path)
+    fe = FakeFrontEnd()
+    monkeypatch.setattr(cmd_review, "default_verify_fn", lambda options: fe.verify)
+    monkeypatch.setattr(cmd_review, "default_load_fn", lambda: fe.load)
+    monkeypatch.setenv("MEMORY11_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(repo)
+    runner = CliRunner()
+    res = runner.invoke(cli, ["review", "--base", base, "--head", head])
+    assert res.exit_code == 1, res.output
+    assert "newly violated  regress" in res.output
+    assert res.output.rstrip().endswith("result: FAIL (2 change(s) in --fail-on)")
+    out = tmp_path / "review.sarif"
+    res = runner.invoke(
+        cli,
+        [
+            "review",
+            "--base",
+            base,
+            "--head",
+            head,
+            "--format",
+            "sarif",
+            "--out",
+            str(out),
+            "--fail-on",
+            "none",
+            "models/domd.m11",
+        ],
+    )
+    assert res.exit_code == 0 and res.output == ""
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert [r["properties"]["model"] for r in doc["runs"][0]["results"]] == ["models/domd.m11"] * 2
+    assert not list(tmp_path.glob("*.tmp"))
+    res = runner.invoke(cli, ["review", "--base", base, "--fail-on", "worse"])
+    assert res.exit_code == 2
+    assert "checker: error: unknown review category `worse` in --fail-on" in res.output
+    assert "Traceback" not in res.output
+    res = runner.invoke(cli, ["review", "only-one.m11"])
+    assert res.exit_code == 2 and "exactly two files" in res.output
