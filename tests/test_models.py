@@ -190,19 +190,113 @@ def _blocks(path: Path, size: int) -> list[int]:
     return sorted(out)
 
 
+def _buddies(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Maximal naturally aligned blocks (start, order) tiling the [lo, hi) runs."""
+    out = []
+    for lo, hi in runs:
+        while lo < hi:
+            order = (lo & -lo).bit_length() - 1
+            while lo + (1 << order) > hi:
+                order -= 1
+            out.append((lo, order))
+            lo += 1 << order
+    return out
+
+
+def _xen_pick(runs: list[tuple[int, int]], order: int) -> int:
+    """Xen's choice for one request of 2**order frames (xen-facts.md 5.2): the highest zone,
+    there the smallest free buddy that fits (the highest of equals), its top sub-block."""
+    fits = [(s, o) for s, o in _buddies(runs) if o >= order]
+    s, o = min(fits, key=lambda b: (-b[0].bit_length(), b[1], -b[0]))
+    return s + (1 << o) - (1 << order)
+
+
+def _take(runs: list[tuple[int, int]], start: int, count: int) -> list[tuple[int, int]]:
+    out = []
+    for lo, hi in runs:
+        out += [r for r in ((lo, min(hi, start)), (max(lo, start + count), hi)) if r[0] < r[1]]
+    return out
+
+
 @pytest.mark.parametrize("name, domain, top_down", [
     ("domd.m11", "domd", True),
     ("findings/hook-id1-recreate.m11", "domd", True),
     ("findings/rambase-by-hand-topdown.m11", "domd", True),
     ("findings/rambase-by-hand-size-change.m11", "domd", False),
     ("findings/two-banks-placement-topdown.m11", "domd", True),
+    ("findings/two-banks-placement-bottomup.m11", "domd", True),  # copied from a top-down run
 ])
-def test_copied_rambase_against_the_top_down_block(name: str, domain: str, top_down: bool) -> None:
+def test_copied_rambase_against_the_buddy_choice(name: str, domain: str, top_down: bool) -> None:
     path = MODELS / name
     d = load_model(str(path)).domain(domain)
-    blocks = _blocks(path, d.memory)
-    assert d.rambase is not None and blocks
-    assert (d.rambase == blocks[-1]) is top_down
+    ps, runs = _free_runs(path)
+    assert d.rambase is not None
+    got = _xen_pick(runs, max(d.pages - 1, 0).bit_length()) * ps
+    assert (d.rambase == got) is top_down
+
+
+def test_a_large_domain_first_moves_the_block() -> None:
+    # rambase-by-hand-other-domain.m11: 512 MiB of single frames cut the 0xE000_0000 buddy.
+    path = MODELS / "findings/rambase-by-hand-other-domain.m11"
+    model = load_model(str(path))
+    ps, runs = _free_runs(path)
+    order = 16
+    assert _xen_pick(runs, order) * ps == 0xE000_0000
+    # the domU's single frames: the smallest buddies go first, whole, the last from its top
+    runs = _xen_frames_fast(runs, model.domain("domu").pages)
+    assert _xen_pick(runs, order) * ps == 0x8000_0000
+    # a 432 MiB domain (the sum of the smaller buddies) leaves the block alone
+    ps, runs = _free_runs(path)
+    small = sum(1 << o for _, o in _buddies(runs) if o < order)
+    assert small * ps == 432 * 2**20
+
+
+def test_one_page_out_and_in_comes_back() -> None:
+    # balloon-release-any.m11: a lone freed page is the smallest buddy and is taken first.
+    path = MODELS / "findings/balloon-release-any.m11"
+    ps, runs = _free_runs(path)
+    block = _xen_pick(runs, 16)
+    assert block * ps == 0xE000_0000
+    runs = _take(runs, block, 1 << 16)
+    assert _xen_pick(runs + [(block, block + 1)], 0) == block
+    two = sorted(runs + [(block, block + 1), (block + 0xFFFF, block + 0x10000)])
+    assert _xen_pick(two, 0) == block + 0xFFFF
+
+
+def test_hook_miss_frames_start_low() -> None:
+    # hook-id1-recreate.m11: the re-created (not 1:1) domd's lowest frame
+    path = MODELS / "findings/hook-id1-recreate.m11"
+    ps, runs = _free_runs(path)
+    pages = load_model(str(path)).domain("domd").pages
+    after = _xen_frames_fast(runs, pages)
+    taken = _take_set(runs, after)
+    assert min(taken) * ps == 0x9300_0000
+
+
+def _xen_frames_fast(runs: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
+    for s, o in sorted(_buddies(runs), key=lambda b: (-b[0].bit_length(), b[1], -b[0])):
+        take = min(n, 1 << o)
+        runs = _take(runs, s + (1 << o) - take, take)
+        n -= take
+        if not n:
+            break
+    return runs
+
+
+def _take_set(before: list[tuple[int, int]], after: list[tuple[int, int]]) -> list[int]:
+    """Starts of the runs present in `before` and gone in `after` (their lowest frames)."""
+    gone = []
+    for lo, hi in before:
+        cur = lo
+        for a, b in sorted(after):
+            if b <= lo or a >= hi:
+                continue
+            if a > cur:
+                gone.append(cur)
+            cur = max(cur, b)
+        if cur < hi:
+            gone.append(cur)
+    return gone
 
 
 def test_the_uevm_heap_and_its_256m_blocks() -> None:
