@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 import click
@@ -175,7 +176,7 @@ def fmt(files: list[str], check_only: bool) -> int:
     for path in files:
         try:
             if path == "-":
-                src = decode(STDIN, click.get_binary_stream("stdin").read())
+                src = decode(STDIN, sys.stdin.buffer.read())
                 try:
                     out = format_text(STDIN, src.text)
                 except CheckerError as exc:

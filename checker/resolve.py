@@ -131,7 +131,7 @@ def human(n: int) -> str:
     return str(n)
 
 
-def _suggest(name: str, candidates: dict[str, Span]) -> tuple[Note, ...]:
+def _suggest(name: str, candidates: dict[str, Span | None]) -> tuple[Note, ...]:
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     if close:
         return (Note(f"did you mean `{close[0]}`?", candidates[close[0]]),)
@@ -163,6 +163,7 @@ class _Resolver:
         self.domains: list[m.Domain] = []
         self.domain_spans: dict[str, Span] = {}
         self.domain_index: dict[str, int] = {}
+        self.have_hypervisor = True
 
     def err(self, message: str, span: Span | None, *notes: Note) -> None:
         self.errors.append(Diagnostic(message, span, tuple(notes)))
@@ -201,6 +202,7 @@ class _Resolver:
         if isinstance(hdecl, ast.HypervisorDecl):
             hyp = self.hypervisor(hdecl, platform)
         else:
+            self.have_hypervisor = False
             hyp = m.Hypervisor("?", (), (), DEFAULT_MAX_ORDER, m.Placement.ANY,
                                m.BalloonMode.KEEP_OWNED)
         ddecls = [i for i in items if isinstance(i, ast.DomainDecl)]
@@ -382,6 +384,7 @@ class _Domains:
         self.result: list[m.Domain] = []
         self.static_owner: list[tuple[m.Region, str]] = []
         self.passed: dict[str, tuple[str, Span]] = {}
+        self.backend_spans: dict[tuple[str, str], Span] = {}
 
     # -- domains ---------------------------------------------------------------------------------
     def domains(self, decls: list[ast.DomainDecl]) -> list[m.Domain]:
@@ -468,8 +471,10 @@ class _Domains:
                 if st.kind.text in backends:
                     r.err(f"`{name}` is declared a `{st.kind.text}` backend twice", st.span)
                 backends.append(st.kind.text)
-        frontends = tuple(m.Frontend(st.kind.text, st.backend.text, st.span)
-                          for st in body if isinstance(st, ast.FrontendStmt))
+        fes = [st for st in body if isinstance(st, ast.FrontendStmt)]
+        for st in fes:
+            self.backend_spans[(name, st.backend.text)] = st.backend.span
+        frontends = tuple(m.Frontend(st.kind.text, st.backend.text, st.span) for st in fes)
         passthrough = self.passthrough(name, body)
         return m.Domain(
             index=len(self.result), name=name, memory=memory, pages=memory // page,
@@ -502,6 +507,8 @@ class _Domains:
             if direct is m.DirectMap.STATIC:
                 return m.RambaseMode.STATIC, None
             if not self.hyp.guest_ram:
+                if not r.have_hypervisor:
+                    return m.RambaseMode.LAYOUT, None
                 r.err(f"domain `{name}` has no rambase and the hypervisor declares no guest_ram "
                       "window", n.span,
                       Note("add `rambase fixed ADDRESS` or a hypervisor `guest_ram` window"))
@@ -577,18 +584,18 @@ class _Domains:
         return tuple(out)
 
     def check_frontend(self, dom: m.Domain, fe: m.Frontend) -> None:
-        span = fe.span
+        span = self.backend_spans.get((dom.name, fe.backend), fe.span)
         if fe.backend not in self.index:
             self.r.err(f"unknown domain `{fe.backend}`", span,
                        *_suggest(fe.backend, self.name_spans))
             return
         if fe.backend == dom.name:
-            self.r.err(f"domain `{dom.name}` cannot be a frontend of itself", span)
+            self.r.err(f"domain `{dom.name}` cannot be a frontend of itself", fe.span)
             return
         back = self.result[self.index[fe.backend]]
         if fe.kind not in back.backends:
             self.r.err(f"`{dom.name}` is a `{fe.kind}` frontend of `{back.name}`, which is not "
-                       f"a `{fe.kind}` backend", span,
+                       f"a `{fe.kind}` backend", fe.span,
                        Note(f"`{back.name}` is declared here; add `backend {fe.kind}`",
                             back.span))
 
@@ -704,7 +711,7 @@ class _Domains:
             kind = BUILTINS.get(d.builtin.text)
             if kind is None:
                 self.r.err(f"unknown property `{d.builtin.text}`", d.builtin.span,
-                           *_suggest(d.builtin.text, {k: d.builtin.span for k in BUILTINS}),
+                           *_suggest(d.builtin.text, {k: None for k in BUILTINS}),
                            Note("built-in properties: " + ", ".join(BUILTINS)))
                 continue
             doms: list[int] = []
@@ -728,6 +735,10 @@ class _Expr:
         if got not in (ty, "?"):
             self.r.err(f"{ctx} needs {_TYPE_NAMES[ty]}, but this is {_TYPE_NAMES[got]}", e.span)
         return out
+
+    def typed(self, result: m.Expr, ty: str, before: int) -> tuple[m.Expr, str]:
+        """`ty`, or "?" when an operand was wrong (so one mistake gives one error)."""
+        return result, ("?" if len(self.r.errors) > before else ty)
 
     def check(self, e: ast.Expr, env: dict[str, str]) -> tuple[m.Expr, str]:
         if isinstance(e, ast.Num):
@@ -762,12 +773,14 @@ class _Expr:
                            *_suggest(e.name.text, {k: v.span for k, v in self.r.regions.items()}))
                 return m.Num(0, e.span), "?"
             return m.RegionRef(reg, e.span), "interval"
+        before = len(self.r.errors)
         if isinstance(e, ast.Interval):
             lo = self.want(e.lo, env, "int", "an interval bound")
             hi = self.want(e.hi, env, "int", "an interval bound")
-            return m.Interval(lo, hi, e.span), "interval"
+            return self.typed(m.Interval(lo, hi, e.span), "interval", before)
         if isinstance(e, ast.Not):
-            return m.Not(self.want(e.operand, env, "bool", "`not`"), e.span), "bool"
+            operand = self.want(e.operand, env, "bool", "`not`")
+            return self.typed(m.Not(operand, e.span), "bool", before)
         if isinstance(e, ast.Quant):
             inner = dict(env)
             of = None
@@ -780,28 +793,29 @@ class _Expr:
             else:
                 inner[e.var.text] = "domain"
             body = self.want(e.body, inner, "bool", f"the body of `{e.kind}`")
-            return m.Quant(e.kind, e.var.text, e.over, of, body, e.span), "bool"
+            return self.typed(m.Quant(e.kind, e.var.text, e.over, of, body, e.span), "bool",
+                              before)
         assert isinstance(e, ast.BinOp)
         op = e.op
         if op in ("+", "-", "*"):
             a = self.want(e.left, env, "int", f"`{op}`")
             b = self.want(e.right, env, "int", f"`{op}`")
-            return m.BinOp(op, a, b, e.span), "int"
+            return self.typed(m.BinOp(op, a, b, e.span), "int", before)
         if op in ("and", "or", "implies"):
             a = self.want(e.left, env, "bool", f"`{op}`")
             b = self.want(e.right, env, "bool", f"`{op}`")
-            return m.BinOp(op, a, b, e.span), "bool"
+            return self.typed(m.BinOp(op, a, b, e.span), "bool", before)
         if op in ("overlaps", "within"):
             a = self.want(e.left, env, "interval", f"`{op}`")
             b = self.want(e.right, env, "interval", f"`{op}`")
-            return m.BinOp(op, a, b, e.span), "bool"
+            return self.typed(m.BinOp(op, a, b, e.span), "bool", before)
         if op in ("==", "!="):
             a, ta = self.check(e.left, env)
             b, tb = self.check(e.right, env)
             if "?" not in (ta, tb) and (ta != tb or ta not in ("int", "bool")):
                 self.r.err(f"`{op}` compares two numbers or two truth values, not "
                            f"{_TYPE_NAMES[ta]} and {_TYPE_NAMES[tb]}", e.span)
-            return m.BinOp(op, a, b, e.span), "bool"
+            return self.typed(m.BinOp(op, a, b, e.span), "bool", before)
         a = self.want(e.left, env, "int", f"`{op}`")
         b = self.want(e.right, env, "int", f"`{op}`")
-        return m.BinOp(op, a, b, e.span), "bool"
+        return self.typed(m.BinOp(op, a, b, e.span), "bool", before)
