@@ -464,7 +464,9 @@ def sarif_result(
     return out
 
 
-def _sarif_log(results: list[dict[str, Any]], properties: dict[str, Any]) -> str:
+def _sarif_log(results: list[dict[str, Any]], properties: dict[str, Any], category: str) -> str:
+    """One run. NOTE(sarif-category): `automationDetails.id` is what code scanning uses as the
+    category, so the per-model runs of `verify` can be uploaded together."""
     log = {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -477,6 +479,7 @@ def _sarif_log(results: list[dict[str, Any]], properties: dict[str, Any]) -> str
                         "rules": sarif_rules(),
                     }
                 },
+                "automationDetails": {"id": category},
                 "columnKind": "unicodeCodePoints",
                 "results": results,
                 "properties": properties,
@@ -494,7 +497,7 @@ def sarif_verify(report: VerifyReport, model: Model, rel: Rel) -> str:
     ]
     undecided = [r.property for r in report.results if r.verdict is Verdict.UNDECIDED]
     props = {"model": rel(report.model), "modelSha256": report.model_sha256, "undecided": undecided}
-    return _sarif_log(results, props)
+    return _sarif_log(results, props, f"memory11/verify/{rel(report.model)}/")
 
 
 _BASELINE = {
@@ -524,7 +527,7 @@ def sarif_review(review: ReviewReport) -> str:
         "failOn": sorted(c.value for c in review.fail_on),
         "counts": {c.value: n for c, n in review.counts().items()},
     }
-    return _sarif_log(results, props)
+    return _sarif_log(results, props, "memory11/review/")
 
 
 # ---- JUnit XML ---------------------------------------------------------------------------------

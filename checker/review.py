@@ -275,6 +275,8 @@ def _verify_side(entry: ModelSide, verifier: CachedVerifier) -> None:
     try:
         entry.report, entry.model = verifier.verify(entry.path, entry.model)
     except CheckerError as exc:
+        if exc.exit_code is Exit.INTERNAL:
+            raise  # a checker bug stops the review (exit 4); it is not a property of the model
         entry.fail(exc)
 
 

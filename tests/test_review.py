@@ -513,3 +513,16 @@ def test_cli_review(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Traceback" not in res.output
     res = runner.invoke(cli, ["review", "only-one.m11"])
     assert res.exit_code == 2 and "exactly two files" in res.output
+
+
+def test_internal_error_stops_the_review(tmp_path: Path) -> None:
+    repo, base, head = make_repo(tmp_path)
+    fe = FakeFrontEnd()
+
+    def disagree(path: str) -> tuple[VerifyReport, Model]:
+        raise CheckerError([], Exit.INTERNAL)
+
+    verifier = CachedVerifier(disagree, fe.load, None, {})
+    with pytest.raises(CheckerError) as exc:
+        review_git(repo, base, head, verifier)
+    assert exc.value.exit_code is Exit.INTERNAL
