@@ -321,3 +321,44 @@ def test_the_stolen_frame_model_asks_for_every_free_page() -> None:
     ps, runs = _free_runs(path)
     free_after = sum(b - a for a, b in runs) - model.domain("domd").pages + 1
     assert model.domain("domu").pages == free_after
+
+
+# ---- the engine against the hand-derived expectations -----------------------------------------
+
+
+@pytest.mark.parametrize("path", [p for p in COMPLETE if "bench" not in p.parts], ids=_id)
+def test_explicit_engine_meets_the_expectations(path: Path) -> None:
+    from checker.cmd_verify import run_verify
+    from checker.results import Verdict
+
+    report, _ = run_verify(str(path), engine="explicit", timeout=60)
+    exp = expectations(path)
+    got = {r.property: r for r in report.results}
+    assert sorted(got) == sorted(exp)
+    for prop, length in exp.items():
+        r = got[prop]
+        if length is None:
+            assert r.verdict in (Verdict.HOLDS, Verdict.PROVED), f"{prop}: {r.verdict}"
+        else:
+            assert r.verdict is Verdict.VIOLATED, f"{prop}: {r.verdict}"
+            assert r.trace_length == length, f"{prop}: shortest {r.trace_length}, not {length}"
+
+
+@pytest.mark.parametrize("mode, states, ipa", [("fixed", 522, None), ("naive", 7262, 3)])
+def test_explicit_engine_counts_tiny_frag_balloon(mode: str, states: int, ipa: int | None,
+                                                  tmp_path: Path) -> None:
+    from checker.cmd_verify import run_verify
+    from checker.results import Verdict
+
+    F, K, R = SIZES["tiny"]
+    path = _write(tmp_path, generate(F, K, R, mode))
+    report, _ = run_verify(str(path), engine="explicit", symmetry=False, timeout=60)
+    got = {r.property: r for r in report.results}
+    assert got["no_frame_shared"].verdict is Verdict.PROVED
+    assert got["no_frame_shared"].states == states  # the benchmark definition's exact count
+    assert got["domd_create_never_fails"].verdict is Verdict.PROVED  # K*R = 2 < 4
+    if ipa is None:
+        assert got["ipa_eq_pa"].verdict is Verdict.PROVED
+    else:
+        assert got["ipa_eq_pa"].verdict is Verdict.VIOLATED
+        assert got["ipa_eq_pa"].trace_length == ipa
