@@ -116,10 +116,13 @@ def verdict_text(r: PropertyResult | None) -> str:
 
 
 def scope_text(r: PropertyResult) -> str:
-    parts = [f"depth {r.scope.depth}" if r.scope.depth is not None else "unbounded"]
-    parts.append("exhaustive" if r.scope.exhaustive else "bounded")
-    parts.append(f"placement {r.scope.placement}")
-    return ", ".join(parts)
+    if r.scope.exhaustive:
+        reach = "exhaustive"
+    elif r.scope.depth is not None:
+        reach = f"to depth {r.scope.depth}"
+    else:
+        reach = "not exhaustive"
+    return f"{reach}, placement {r.scope.placement}"
 
 
 def step_text(step_op: str, changes: Iterable[str]) -> str:

@@ -40,6 +40,7 @@ from checker.model import (
 from checker.results import PropertyResult, Scope, Trace, TraceStep, Verdict, VerifyReport
 from checker.review import (
     Category,
+    ReviewReport,
     SideTree,
     classify,
     parse_fail_on,
@@ -526,3 +527,63 @@ def test_internal_error_stops_the_review(tmp_path: Path) -> None:
     with pytest.raises(CheckerError) as exc:
         review_git(repo, base, head, verifier)
     assert exc.value.exit_code is Exit.INTERNAL
+
+
+def test_real_pipeline_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real front end and verifier on a shipped finding: turning swiotlb-xen off in a
+    1:1 backend is a regression of dma_reaches_intended; the second run reads the cache."""
+    pytest.importorskip("checker.semantics")
+    from checker.cmd_verify import run_verify
+
+    shipped = Path(__file__).resolve().parent.parent / "models"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    for rel in ("platforms/omap5.m11", "xen/xen-current.m11", "findings/grant-dma-swiotlb-on.m11"):
+        write(repo, "models/" + rel, (shipped / rel).read_text(encoding="utf-8"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "base")
+    model = repo / "models/findings/grant-dma-swiotlb-on.m11"
+    text = model.read_text(encoding="utf-8")
+    assert "    swiotlb on\n" in text
+    model.write_text(text.replace("    swiotlb on\n", "    swiotlb off\n"), encoding="utf-8")
+    monkeypatch.setenv("MEMORY11_CACHE", str(tmp_path / "cache"))
+    calls: list[str] = []
+
+    def counting(path: str) -> tuple[VerifyReport, Model]:
+        calls.append(path)
+        return run_verify(path)
+
+    def run() -> ReviewReport:
+        report, _ = cmd_review.run_review(
+            [],
+            base="main",
+            head=None,
+            cwd=repo,
+            verify_fn=counting,
+            load_fn=cmd_review.default_load_fn(),
+        )
+        return report
+
+    report = run()
+    assert report.skipped == [] and report.unchanged == []
+    assert [m.path for m in report.models] == ["models/findings/grant-dma-swiotlb-on.m11"]
+    cats = {ch.name: ch.category for ch in report.models[0].changes}
+    assert cats == {
+        "dma_reaches_intended": Category.NEWLY_VIOLATED,
+        "ipa_eq_pa": Category.STILL_HOLDS,
+    }
+    assert report.exit_code() == Exit.VIOLATED and len(calls) == 2
+    sarif = json.loads(report_ci.render_review(report, "sarif"))
+    (result,) = sarif["runs"][0]["results"]
+    assert result["ruleId"] == "dma_reaches_intended" and result["baselineState"] == "new"
+    loc = result["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == "models/findings/grant-dma-swiotlb-on.m11"
+    assert text.splitlines()[loc["region"]["startLine"] - 1].startswith("property dma_reaches")
+    flow = result["codeFlows"][0]["threadFlows"][0]["locations"]
+    assert flow[-1]["location"]["message"]["text"].startswith("4. dma domd grant")
+    md = report_ci.render_review(report, "markdown")
+    assert "caused by operation `dma domd grant`" in md
+    again = run()
+    assert len(calls) == 2  # both sides came from the cache
+    assert report_ci.render_review(again, "json") == report_ci.render_review(report, "json")
