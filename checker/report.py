@@ -114,8 +114,14 @@ def verdict_text(r: PropertyResult) -> str:
 
 
 def _value(v: Any) -> str:
+    """Choices are page frame numbers (docs/semantics.md): `pfn 0xe0000`, extents as
+    `pfn 0x94000+4096,0x99000+16`."""
     if isinstance(v, int) and not isinstance(v, bool):
-        return hex(v) if v >= 4096 else str(v)
+        return f"pfn {v:#x}"
+    if isinstance(v, list) and v and all(
+        isinstance(e, list) and len(e) == 2 and all(isinstance(x, int) for x in e) for e in v
+    ):
+        return "pfn " + ",".join(f"{a:#x}+{n}" for a, n in v)
     return json.dumps(v, separators=(",", ":"))
 
 
