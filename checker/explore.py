@@ -41,6 +41,7 @@ from checker.results import PropertyResult, Scope, Trace, TraceStep, Verdict
 
 GRAPH_LIMIT = 100_000  # build a networkx graph automatically up to this many states
 PROGRESS_EVERY = 2048  # expansions between two looks at the clock
+PROGRESS_INTERVAL = 0.5  # seconds between two progress reports
 STUCK_EXAMPLES = 3
 
 State = Hashable
@@ -214,7 +215,7 @@ def explore(
                     now = time.perf_counter()
                     if deadline is not None and now > deadline:
                         raise _Stop("timeout")
-                    if progress is not None and now - last_report >= 0.5:
+                    if progress is not None and now - last_report >= PROGRESS_INTERVAL:
                         last_report = now
                         progress(Progress(len(parent), transitions, d, now - t0))
                     if graph is None and record and len(parent) > GRAPH_LIMIT:

@@ -282,13 +282,19 @@ def test_graph_is_built_for_small_spaces_and_finds_traps() -> None:
     assert none.graph is None
 
 
-def test_progress_callback_is_called_on_long_runs() -> None:
+def test_progress_callback_reports_growing_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import checker.explore as ex
+
+    monkeypatch.setattr(ex, "PROGRESS_EVERY", 4)
+    monkeypatch.setattr(ex, "PROGRESS_INTERVAL", 0.0)
     seen: list[Progress] = []
-    explore(Counters(k=3, m=29, symmetry=False), [prop("always")], symmetry=False,
-            progress=seen.append)
-    # 27,000 states: the callback may or may not fire depending on speed, but never lies
+    exp = explore(Counters(k=3, m=4, symmetry=False), [prop("always")], symmetry=False,
+                  progress=seen.append)
+    assert len(seen) == 125 // 4
+    assert [p.states for p in seen] == sorted(p.states for p in seen)
     for p in seen:
-        assert 0 < p.states <= 27_000 and p.seconds > 0 and p.rate > 0
+        assert 0 < p.states <= exp.states and p.seconds > 0 and p.rate > 0
+        assert p.transitions <= exp.transitions and p.depth <= exp.depth
 
 
 def test_deterministic() -> None:
