@@ -153,8 +153,10 @@ class Cause:
 
 
 def _regions(model: Model) -> list[tuple[str, Span]]:
+    """Regions a witness may blame. RAM banks are left out: a page "in ram 'ddr'" says where
+    something landed, not what caused it."""
     p, h = model.platform, model.hypervisor
-    regs = list(p.ram + p.mmio + p.reserved + h.windows + h.guest_ram)
+    regs = list(p.mmio + p.reserved + h.windows + h.guest_ram)
     for d in model.domains:
         regs.extend(d.static_mem)
     return [(r.name, r.span) for r in regs]
