@@ -31,12 +31,12 @@ import time
 from array import array
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import networkx as nx
 
 from checker.diagnostics import CheckerError, Diagnostic, Exit
-from checker.model import Property
+from checker.model import Model, Property, Step
 from checker.results import PropertyResult, Scope, Trace, TraceStep, Verdict
 
 GRAPH_LIMIT = 100_000  # build a networkx graph automatically up to this many states
@@ -157,7 +157,7 @@ def explore(
     edges_op = array("I")
     fired: set[int] = set()
     fire = fired.add
-    finished: Callable[[Any], bool] | None = getattr(sem, "finished", None)
+    finished = _finished_fn(sem)
     transitions = 0
     deadlocks: list[int] = []
     frontier: list[Any] = [key0]
@@ -316,6 +316,32 @@ def explore(
         results, n_states, transitions, d, seconds, stopped_by, frozenset(fired), nxgraph, stuck,
         actions,
     )
+
+
+def _pending_step(sem: SemanticsLike, state: Any) -> Step | None:
+    """The first fixed step the scenario still has to take in `state` (docs/semantics.md:
+    `pc` is the scenario position; a `choose` or `loop` may be left, a step may not)."""
+    model: Model | None = getattr(sem, "model", None)
+    if model is None:
+        return None
+    data = sem.state_to_json(state)
+    pc = data.get("pc") if isinstance(data, dict) else None
+    if not isinstance(pc, int):
+        return None
+    for st in model.scenario.statements[pc:]:
+        if isinstance(st, Step):
+            return st
+    return None
+
+
+def _finished_fn(sem: SemanticsLike) -> Callable[[Any], bool] | None:
+    """Whether a state with no successor is a normal end of the scenario."""
+    own = getattr(sem, "finished", None)
+    if callable(own):
+        return cast(Callable[[Any], bool], own)
+    if getattr(sem, "model", None) is None:
+        return None
+    return lambda state: _pending_step(sem, state) is None
 
 
 def _within(stopped_by: str | None, depth: int | None) -> str:
@@ -493,9 +519,18 @@ def _stuck(
     if real:
         steps = concrete_path(sem, _path(real[0], parent, via), key0, canon)
         way = "; ".join(sem.action_label(a) for _s, a, _t in steps) or "the initial state"
+        final = steps[-1][2] if steps else sem.initial()
+        step = _pending_step(sem, final)
+        at = ""
+        if step is not None:
+            model = cast(Model, getattr(sem, "model"))
+            op = step.op
+            name = f"{op.kind.value} {model.domains[op.domain].name}"
+            at = f" at `{name}` ({step.span})" if step.span.line else f" at `{name}`"
         out.append(
-            f"the scenario can get stuck: {len(real)}{'+' if len(real) >= 10_000 else ''} "
-            f"reachable state(s) enable no operation before the scenario ends (shortest: {way})"
+            f"the scenario can get stuck{at}: {len(real)}{'+' if len(real) >= 10_000 else ''} "
+            f"reachable state(s) enable no operation before the scenario ends (shortest: {way}); "
+            "what follows in the scenario is never explored from there"
         )
     if g is not None and g.number_of_nodes() > 1:
         cond = nx.condensation(g)

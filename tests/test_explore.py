@@ -47,14 +47,15 @@ class Counters:
     exact = True
 
     def __init__(self, k: int = 2, m: int = 3, with_set: bool = False, symmetry: bool = True,
-                 dead_end: bool = False) -> None:
+                 dead_end: bool = False, reset: bool = False) -> None:
         self.k, self.m, self.with_set, self.symmetry, self.dead_end = (
             k, m, with_set, symmetry, dead_end)
+        self.reset = reset  # `reset cI` (to 0), except for c0 once it reached m: a trap
 
     # ---- structure
     def op_labels(self) -> list[str]:
         return [f"inc c{i}" for i in range(self.k)] + [f"set c{i}" for i in range(self.k)] + [
-            "drop"]
+            "drop"] + [f"reset c{i}" for i in range(self.k)]
 
     def initial(self) -> tuple[int, ...]:
         return (0,) * self.k
@@ -70,10 +71,18 @@ class Counters:
                 for v in range(self.m + 1):
                     if v != s[i]:
                         yield Act(self.k + i, i, v)
+        if self.reset:
+            for i in range(self.k):
+                if s[i] > 0 and not (i == 0 and s[0] == self.m):
+                    yield Act(2 * self.k + 1 + i, i, 0)
 
     def apply(self, s: tuple[int, ...], a: Act) -> tuple[int, ...]:
         if a.op_index == 2 * self.k:
             raise NotEnabled("drop is never enabled")
+        if a not in set(self._enabled(s)):
+            raise NotEnabled(f"{self.action_label(a)} is not enabled")
+        if a.op_index > 2 * self.k:
+            return s[: a.counter] + (0,) + s[a.counter + 1:]
         if a not in set(self._enabled(s)):
             raise NotEnabled(f"{self.action_label(a)} is not enabled")
         v = s[a.counter] + 1 if a.value is None else a.value
@@ -271,7 +280,7 @@ def test_dead_ends_before_the_end_are_warned_about() -> None:
     assert "(shortest: inc c0)" in stuck[0]
 
 
-def test_graph_is_built_for_small_spaces_and_finds_traps() -> None:
+def test_graph_is_built_for_small_spaces() -> None:
     exp = explore(Counters(k=2, m=2, symmetry=False), [prop("always")], symmetry=False)
     assert exp.graph is not None
     assert exp.graph.number_of_nodes() == 9
@@ -280,6 +289,21 @@ def test_graph_is_built_for_small_spaces_and_finds_traps() -> None:
     none = explore(Counters(k=2, m=2, symmetry=False), [prop("always")], symmetry=False,
                    graph=False)
     assert none.graph is None
+
+
+def test_traps_are_found_in_the_graph() -> None:
+    exp = explore(Counters(k=2, m=2, reset=True, symmetry=False), [prop("always")],
+                  symmetry=False)
+    assert exp.graph is not None
+    # c0 == 2 is entered by inc c0 twice and never left; c1 still cycles (inc c1, reset c1)
+    assert exp.stuck == [
+        "after inc c0; inc c0, the run is trapped in 3 states where inc c0, reset c0 can never "
+        "fire again"
+    ]
+    assert exp.stuck[0] in exp.results[0].warnings
+    # without the graph the trap analysis is skipped, never guessed
+    assert explore(Counters(k=2, m=2, reset=True, symmetry=False), [prop("always")],
+                   symmetry=False, graph=False).stuck == []
 
 
 def test_progress_callback_reports_growing_counts(monkeypatch: pytest.MonkeyPatch) -> None:
