@@ -28,6 +28,7 @@ from checker.model import Model, Property
 from checker.progress import ProgressLine
 from checker.report import render, trace_text
 from checker.results import PropertyResult, Trace, TraceStep, Verdict, VerifyReport
+from checker.semantics import NotEnabled
 
 ENGINES = ("auto", "explicit", "smt", "both")
 SemanticsFactory = Callable[..., SemanticsLike]
@@ -50,12 +51,18 @@ def _semantics_factory() -> SemanticsFactory:
 
 
 def _smt() -> Callable[..., PropertyResult] | None:
-    try:
-        mod = importlib.import_module("checker.encode")
-    except ModuleNotFoundError:
-        return None
-    fn = getattr(mod, "verify_property", None)
-    return fn if callable(fn) else None
+    """The SMT engine's `verify_property(model, prop, *, depth, timeout)`, if it exists."""
+    for name in ("checker.encode", "checker.smt"):
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        fn = getattr(mod, "verify_property", None)
+        if callable(fn):
+            return cast(Callable[..., PropertyResult], fn)
+    return None
 
 
 def select_properties(model: Model, names: Sequence[str] | None) -> list[Property]:
@@ -104,23 +111,34 @@ def write_counterexample(
 
 
 def _match_actions(sem: SemanticsLike, trace: Trace) -> list[Any]:
-    """The semantics' actions behind a trace from another engine: at each step, the successor
-    with the same operation, choices and resulting state. Fails loudly (exit 4) if none is."""
+    """The semantics' actions behind a trace from another engine: at each step, the operation
+    with that label whose recorded choices, applied, give the recorded state. Fails loudly
+    (exit 4): a trace that does not replay is a checker bug."""
     state = sem.initial()
     if sem.state_to_json(state) != trace.initial:
         raise _fail(f"the {trace.property} trace does not start in the initial state",
                     code=Exit.INTERNAL)
+    labels = list(sem.op_labels())
     out: list[Any] = []
     for i, step in enumerate(trace.steps, 1):
-        for a, t in sem.successors(state):
-            if (sem.action_label(a) == step.op and action_choices(sem, a) == step.choices
-                    and sem.state_to_json(t) == step.state):
-                out.append(sem.action_to_json(a))
-                state = t
+        found = None
+        for oi, label in enumerate(labels):
+            if label != step.op:
+                continue
+            data = {"op_index": oi, "label": label, "choices": step.choices}
+            try:
+                action = sem.action_from_json(data)
+                after = sem.apply(state, action)
+            except (ValueError, KeyError, TypeError, NotEnabled):
+                continue
+            if sem.state_to_json(after) == step.state:
+                found = (sem.action_to_json(action), after)
                 break
-        else:
+        if found is None:
             raise _fail(f"step {i} ({step.op}) of the {trace.property} trace does not replay "
                         "with the reference semantics", code=Exit.INTERNAL)
+        out.append(found[0])
+        state = found[1]
     return out
 
 
@@ -378,11 +396,8 @@ def replay(trace_path: str, model_path: str | None = None, force: bool = False,
                       "action"),))])
         try:
             after = sem.apply(state, action)
-        except Exception as exc:  # NotEnabled: its class lives in the semantics module
-            if type(exc).__name__ != "NotEnabled":
-                raise
-            reason = getattr(exc, "reason", str(exc))
-            return not_reproduced(f"step {i} ({step.op}) is not enabled: {reason}")
+        except NotEnabled as exc:
+            return not_reproduced(f"step {i} ({step.op}) is not enabled: {exc.reason}")
         got = sem.state_to_json(after)
         shown.append(TraceStep(step.op, step.choices, got,
                                tuple(_lines(sem.describe(state, action, after)))))
