@@ -8,7 +8,6 @@ prints it back) next to their value. Nothing here is resolved: names are plain `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from checker.diagnostics import Span
 
@@ -61,7 +60,7 @@ class PageSize:
     span: Span = field(default=NOWHERE, compare=False)
 
 
-PlatformStmt = Union[PageSize, RegionStmt, NoteStmt]
+PlatformStmt = PageSize | RegionStmt | NoteStmt
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ class BalloonStmt:
     span: Span = field(default=NOWHERE, compare=False)
 
 
-HypervisorStmt = Union[RegionStmt, HostWindow, Allocator, BalloonStmt, NoteStmt]
+HypervisorStmt = RegionStmt | HostWindow | Allocator | BalloonStmt | NoteStmt
 
 
 @dataclass(frozen=True)
@@ -151,10 +150,17 @@ class Passthrough:
     span: Span = field(default=NOWHERE, compare=False)
 
 
-DomainStmt = Union[
-    Memory, DirectMapStmt, RambaseStmt, RegionStmt, Swiotlb, BackendStmt, FrontendStmt,
-    Passthrough, NoteStmt,
-]
+DomainStmt = (
+    Memory
+    | DirectMapStmt
+    | RambaseStmt
+    | RegionStmt
+    | Swiotlb
+    | BackendStmt
+    | FrontendStmt
+    | Passthrough
+    | NoteStmt
+)
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,7 @@ class LoopStmt:
     span: Span = field(default=NOWHERE, compare=False)
 
 
-ScenarioStmt = Union[OpStmt, ChooseStmt, LoopStmt]
+ScenarioStmt = OpStmt | ChooseStmt | LoopStmt
 
 
 @dataclass(frozen=True)
@@ -222,8 +228,8 @@ class Var:
 
 @dataclass(frozen=True)
 class Attr:
-    obj: "Expr"
-    field: Name
+    obj: Expr
+    attr: Name
     span: Span = field(default=NOWHERE, compare=False)
 
 
@@ -235,22 +241,22 @@ class RegionRef:
 
 @dataclass(frozen=True)
 class Interval:
-    lo: "Expr"
-    hi: "Expr"
+    lo: Expr
+    hi: Expr
     span: Span = field(default=NOWHERE, compare=False)
 
 
 @dataclass(frozen=True)
 class BinOp:
     op: str  # + - * == != < <= > >= overlaps within and or implies
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span = field(default=NOWHERE, compare=False)
 
 
 @dataclass(frozen=True)
 class Not:
-    operand: "Expr"
+    operand: Expr
     span: Span = field(default=NOWHERE, compare=False)
 
 
@@ -260,17 +266,17 @@ class Quant:
     var: Name
     over: str  # domains | mappings
     of: Name | None
-    body: "Expr"
+    body: Expr
     span: Span = field(default=NOWHERE, compare=False)
 
 
 @dataclass(frozen=True)
 class Paren:
-    inner: "Expr"
+    inner: Expr
     span: Span = field(default=NOWHERE, compare=False)
 
 
-Expr = Union[Num, Var, Attr, RegionRef, Interval, BinOp, Not, Quant, Paren]
+Expr = Num | Var | Attr | RegionRef | Interval | BinOp | Not | Quant | Paren
 
 
 @dataclass(frozen=True)
@@ -280,10 +286,16 @@ class InvariantDecl:
     span: Span = field(default=NOWHERE, compare=False)
 
 
-Item = Union[
-    Include, NoteStmt, PlatformDecl, HypervisorDecl, DomainDecl, ScenarioDecl, PropertyDecl,
-    InvariantDecl,
-]
+Item = (
+    Include
+    | NoteStmt
+    | PlatformDecl
+    | HypervisorDecl
+    | DomainDecl
+    | ScenarioDecl
+    | PropertyDecl
+    | InvariantDecl
+)
 
 
 @dataclass(frozen=True)

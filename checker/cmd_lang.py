@@ -47,8 +47,8 @@ def check(files: list[str]) -> int:
         click.echo(summary(model))
     if not errors:
         return int(Exit.OK)
-    for exc in errors[:-1]:
-        click.echo(exc.render(), err=True)
+    for earlier in errors[:-1]:
+        click.echo(earlier.render(), err=True)
     raise errors[-1]
 
 
@@ -125,8 +125,8 @@ def show_text(model: m.Model) -> str:
     p, h = model.platform, model.hypervisor
     out = [f"host physical map of {p.name} (page size {human(p.page_size)})", ""]
     out += table(["kind", "name", "base", "end", "size", "flags", "owner"], host_rows(model))
-    out += ["", f"hypervisor {h.name}: buddy allocator, max_order {h.max_order}, placement "
-            f"{h.placement.value}, balloon {h.balloon.value}"]
+    out += ["", (f"hypervisor {h.name}: buddy allocator, max_order {h.max_order}, placement "
+            f"{h.placement.value}, balloon {h.balloon.value}")]
     for d in model.domains:
         extras = [_direct(d), f"swiotlb {'on' if d.swiotlb else 'off'}"]
         if d.backends:
@@ -202,7 +202,7 @@ def fmt(files: list[str], check_only: bool) -> int:
                 write_atomic(path, out)
                 click.echo(f"formatted {path}", err=True)
     if errors:
-        for exc in errors[:-1]:
-            click.echo(exc.render(), err=True)
+        for earlier in errors[:-1]:
+            click.echo(earlier.render(), err=True)
         raise errors[-1]
     return int(Exit.VIOLATED) if check_only and changed else int(Exit.OK)

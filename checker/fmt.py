@@ -16,12 +16,15 @@ and where the blank lines are.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from checker import ast
+from checker.diagnostics import Span
 from checker.parse import parse_text
 
 INDENT = "    "
+_BlockStmt = ast.PlatformStmt | ast.HypervisorStmt | ast.DomainStmt | ast.ScenarioStmt
 
 
 @dataclass
@@ -43,7 +46,7 @@ def expr(e: ast.Expr) -> str:
     if isinstance(e, ast.Var):
         return e.name.text
     if isinstance(e, ast.Attr):
-        return f"{expr(e.obj)}.{e.field.text}"
+        return f"{expr(e.obj)}.{e.attr.text}"
     if isinstance(e, ast.RegionRef):
         return f"region({e.name.text})"
     if isinstance(e, ast.Interval):
@@ -133,12 +136,11 @@ class _Printer:
     def __init__(self) -> None:
         self.units: list[_Unit] = []
 
-    def line(self, depth: int, text: str, node: object, **kw: bool) -> None:
-        span = getattr(node, "span")
-        self.units.append(_Unit(depth, text, span.line, span.end_line, **kw))
+    def line(self, depth: int, text: str, span: Span) -> None:
+        self.units.append(_Unit(depth, text, span.line, span.end_line))
 
     def block(self, depth: int, header: str, first: int, head_last: int,
-              body: tuple[object, ...], close_line: int) -> None:
+              body: Sequence[_BlockStmt], close_line: int) -> None:
         self.units.append(_Unit(depth, header + " {", first, head_last, opens=True))
         for st in body:
             self.stmt(depth + 1, st)
@@ -147,18 +149,18 @@ class _Printer:
     def alternatives(self, depth: int, header: str, node: ast.ChooseStmt | ast.LoopStmt) -> None:
         self.units.append(_Unit(depth, header + " {", node.span.line, node.span.line, opens=True))
         for i, o in enumerate(node.alternatives):
-            self.line(depth + 1, ("| " if i else "") + op_text(o), o)
+            self.line(depth + 1, ("| " if i else "") + op_text(o), o.span)
         self.units.append(
             _Unit(depth, "}", node.span.end_line, node.span.end_line, closes=True)
         )
 
-    def stmt(self, depth: int, st: object) -> None:
+    def stmt(self, depth: int, st: _BlockStmt) -> None:
         if isinstance(st, ast.ChooseStmt):
             self.alternatives(depth, f"choose up to {st.times.text}", st)
         elif isinstance(st, ast.LoopStmt):
             self.alternatives(depth, "loop", st)
         else:
-            self.line(depth, statement(st), st)
+            self.line(depth, statement(st), st.span)
 
     def item(self, it: ast.Item) -> None:
         if isinstance(it, ast.PlatformDecl):
@@ -174,7 +176,7 @@ class _Printer:
         elif isinstance(it, ast.ScenarioDecl):
             self.block(0, "scenario", it.span.line, it.span.line, it.body, it.span.end_line)
         else:
-            self.line(0, statement(it), it)
+            self.line(0, statement(it), it.span)
 
 
 def _blank_between(lines: list[str], after: int, before: int) -> bool:

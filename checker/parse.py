@@ -434,7 +434,8 @@ def syntax_error(p: _Parser, path: str, text: str, exc: UnexpectedInput) -> Chec
     """Turn a lark error into one diagnostic a person can act on."""
     if isinstance(exc, UnexpectedCharacters):
         line, col = exc.line, exc.column
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        pos = exc.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else ""
         span = Span(path, line, col, line, col + 1)
         if ch == '"':
             return error("unterminated string: a string must end on the line it starts", span)

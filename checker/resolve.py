@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from checker import ast
 from checker import model as m
@@ -131,7 +131,7 @@ def human(n: int) -> str:
     return str(n)
 
 
-def _suggest(name: str, candidates: dict[str, Span | None]) -> tuple[Note, ...]:
+def _suggest(name: str, candidates: Mapping[str, Span | None]) -> tuple[Note, ...]:
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     if close:
         return (Note(f"did you mean `{close[0]}`?", candidates[close[0]]),)
@@ -354,8 +354,8 @@ class _Resolver:
             if a.placement is not None:
                 placement = m.Placement(a.placement.text)
         balloons = [s for s in d.body if isinstance(s, ast.BalloonStmt)]
-        for extra in balloons[1:]:
-            self.err("balloon is given twice", extra.span,
+        for again in balloons[1:]:
+            self.err("balloon is given twice", again.span,
                      Note("the first balloon statement is here", balloons[0].span))
         mode = m.BalloonMode(balloons[0].mode.text) if balloons else m.BalloonMode.KEEP_OWNED
         return m.Hypervisor(d.name.text, tuple(windows), tuple(guest_ram), order, placement,
@@ -756,16 +756,16 @@ class _Expr:
             obj, ty = self.check(e.obj, env)
             fields = {"domain": _DOMAIN_FIELDS, "mapping": _MAPPING_FIELDS}.get(ty)
             if ty == "?":
-                return m.Attr(obj, e.field.text, e.span), "?"
+                return m.Attr(obj, e.attr.text, e.span), "?"
             if fields is None:
-                self.r.err(f"`.{e.field.text}` needs a domain or a mapping, but this is "
+                self.r.err(f"`.{e.attr.text}` needs a domain or a mapping, but this is "
                            f"{_TYPE_NAMES[ty]}", e.obj.span)
-                return m.Attr(obj, e.field.text, e.span), "?"
-            if e.field.text not in fields:
-                self.r.err(f"a {ty} has no field `{e.field.text}`", e.field.span,
+                return m.Attr(obj, e.attr.text, e.span), "?"
+            if e.attr.text not in fields:
+                self.r.err(f"a {ty} has no field `{e.attr.text}`", e.attr.span,
                            Note(f"{ty} fields: " + ", ".join(fields)))
-                return m.Attr(obj, e.field.text, e.span), "?"
-            return m.Attr(obj, e.field.text, e.span), fields[e.field.text]
+                return m.Attr(obj, e.attr.text, e.span), "?"
+            return m.Attr(obj, e.attr.text, e.span), fields[e.attr.text]
         if isinstance(e, ast.RegionRef):
             reg = self.r.regions.get(e.name.text)
             if reg is None:

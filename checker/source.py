@@ -44,8 +44,7 @@ def decode(path: str, data: bytes) -> Source:
             f"not valid UTF-8: byte 0x{bad} cannot start or continue a character",
             Span(path, line, col, line, col + 1),
         ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     if "\x00" in text:
         offset = text.index("\x00")
         line = text.count("\n", 0, offset) + 1

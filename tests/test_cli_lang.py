@@ -58,7 +58,7 @@ def test_every_error_case_fails_with_exit_2(monkeypatch: pytest.MonkeyPatch) -> 
         if not first.startswith("$ checker check ") or case.stem.startswith(("ok-", "warning-",
                                                                             "include-ok")):
             continue
-        code, out, err = run(first[2:], monkeypatch)
+        code, _out, err = run(first[2:], monkeypatch)
         assert code == 2, case.stem
         assert ": error: " in err.splitlines()[0], case.stem
         checked += 1
@@ -98,8 +98,8 @@ def test_fmt_stdin_error_shows_the_line() -> None:
     result = CliRunner().invoke(cli, ["fmt", "-"], input=b"platform p {\n    ram r at 0 size 1Q\n}\n")
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        "<stdin>:2:21: error: bad numeric literal `1Q`: expected a decimal or 0x hexadecimal "
-        "number, optionally followed by K, M, G or T",
+        ("<stdin>:2:21: error: bad numeric literal `1Q`: expected a decimal or 0x hexadecimal "
+        "number, optionally followed by K, M, G or T"),
         "        ram r at 0 size 1Q",
         "                        ^~",
     ]

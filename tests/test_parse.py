@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from checker import ast
-from checker.diagnostics import CheckerError
+from checker.diagnostics import CheckerError, Span
 from checker.parse import number_value, parse_text
-from checker.diagnostics import Span
 from tests.conftest import BASE_MODEL
 
 S = Span("t.m11", 1, 1, 1, 1)
