@@ -362,3 +362,13 @@ def test_explicit_engine_counts_tiny_frag_balloon(mode: str, states: int, ipa: i
     else:
         assert got["ipa_eq_pa"].verdict is Verdict.VIOLATED
         assert got["ipa_eq_pa"].trace_length == ipa
+
+
+def test_generator_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.frag_balloon import main
+
+    assert main(["small", "fixed"]) == 0
+    assert capsys.readouterr().out == (MODELS / "bench" / "frag-balloon-small.m11").read_text()
+    assert main(["small"]) == 2
+    assert main(["enormous", "fixed"]) == 2
+    assert "usage" in capsys.readouterr().err
