@@ -1,0 +1,191 @@
+"""The reference semantics (docs/semantics.md) in Z3: symbolic states and a transition relation.
+
+Shared by both encodings (`encode_page` exact per frame, `encode_extent` for real sizes):
+
+- `VarTable`: the one map from (variable, step) to its Z3 constant. Encoding and reading a
+  model back both go through it; no code parses a Z3 name.
+- `Scenario`: the scenario position (`pc`, `count`) as a symbolic program counter and the
+  flattened operation list whose positions are `semantics.Action.op_index`.
+- `Branch`: one way an operation can fire (success or recorded failure) as a guard, the
+  state variables it writes, and the choice variables a trace reads back.
+- `Step`: what a model says happened at one step: the operation index, the outcome and the
+  recorded choices, ready to become a `semantics.Action`.
+
+NOTE(frame-rule): the next-state value of every state variable is an `If` chain over the
+branches that write it, ending in its current value; exactly one branch indicator is true at
+each step. Each branch's indicator implies its guard, so a step is one enabled action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import z3
+
+from checker import model as m
+
+VarKey = tuple[Any, ...]
+
+
+class VarTable:
+    """(key, step) -> Z3 constant. Keys are tuples such as ("alive", 0) or ("own", 1, 7)."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self._vars: dict[tuple[VarKey, int], z3.ExprRef] = {}
+        self._sorts: dict[VarKey, z3.SortRef] = {}
+
+    def get(self, key: VarKey, step: int, sort: z3.SortRef) -> z3.ExprRef:
+        k = (key, step)
+        v = self._vars.get(k)
+        if v is None:
+            name = f"{self.prefix}{'.'.join(str(p) for p in key)}@{step}"
+            v = z3.Const(name, sort)
+            self._vars[k] = v
+            self._sorts[key] = sort
+        return v
+
+    def lookup(self, key: VarKey, step: int) -> z3.ExprRef | None:
+        return self._vars.get((key, step))
+
+    def __len__(self) -> int:
+        return len(self._vars)
+
+
+def flatten_ops(scenario: m.Scenario) -> list[tuple[int, m.Op]]:
+    """(statement index, op) in op_index order: a Step's op, then each alternative in order."""
+    out: list[tuple[int, m.Op]] = []
+    for i, st in enumerate(scenario.statements):
+        if isinstance(st, m.Step):
+            out.append((i, st.op))
+        else:
+            out.extend((i, op) for op in st.alternatives)
+    return out
+
+
+def bits_for(n: int) -> int:
+    """Bits to hold the values 0..n."""
+    return max(1, int(n).bit_length())
+
+
+class Scenario:
+    """The scenario position as (pc, count) and the position guard of each statement.
+
+    pc is the index of the statement the run is at; `choose` and `loop` statements may be
+    skipped without an action, a `step` may not. A `choose` whose count reaches its bound moves
+    pc past itself. Traces (sequences of actions) are those of the reference semantics; the
+    exact position values need not be, because traces are replayed through it.
+    """
+
+    def __init__(self, scenario: m.Scenario) -> None:
+        self.statements = scenario.statements
+        n = len(self.statements)
+        self.pc_bits = bits_for(n)
+        self.count_bits = bits_for(
+            max([st.max_times for st in self.statements if isinstance(st, m.Choose)] + [1])
+        )
+        # lo[j]: the smallest pc from which statement j is reachable by skipping
+        self.lo: list[int] = []
+        for j in range(n):
+            lo = j
+            while lo > 0 and not isinstance(self.statements[lo - 1], m.Step):
+                lo -= 1
+            self.lo.append(lo)
+
+    def state_keys(self) -> list[tuple[VarKey, z3.SortRef]]:
+        return [(("pc",), z3.BitVecSort(self.pc_bits)), (("count",), z3.BitVecSort(self.count_bits))]
+
+    def init(self, pc: z3.ExprRef, count: z3.ExprRef) -> z3.BoolRef:
+        return z3.And(pc == 0, count == 0)
+
+    def wellformed(self, pc: z3.ExprRef, count: z3.ExprRef) -> z3.BoolRef:
+        n = len(self.statements)
+        parts = [z3.ULE(pc, n)]
+        for j, st in enumerate(self.statements):
+            if isinstance(st, m.Choose):
+                parts.append(z3.Implies(pc == j, z3.ULT(count, max(st.max_times, 1))))
+            else:
+                parts.append(z3.Implies(pc == j, count == 0))
+        parts.append(z3.Implies(pc == n, count == 0))
+        return z3.And(parts)
+
+    def fire(
+        self, j: int, pc: z3.ExprRef, count: z3.ExprRef
+    ) -> tuple[z3.BoolRef, z3.ExprRef, z3.ExprRef]:
+        """(position guard, pc', count') for firing an operation of statement j."""
+        st = self.statements[j]
+        at = z3.And(z3.UGE(pc, self.lo[j]), z3.ULE(pc, j))
+        if isinstance(st, m.Step):
+            return at, z3.BitVecVal(j + 1, self.pc_bits), z3.BitVecVal(0, self.count_bits)
+        if isinstance(st, m.Loop):
+            return at, z3.BitVecVal(j, self.pc_bits), z3.BitVecVal(0, self.count_bits)
+        cnt = z3.If(pc == j, count, z3.BitVecVal(0, self.count_bits))
+        guard = z3.And(at, z3.ULT(cnt, st.max_times)) if st.max_times > 0 else z3.BoolVal(False)
+        done = cnt + 1 == st.max_times
+        pc2 = z3.If(done, z3.BitVecVal(j + 1, self.pc_bits), z3.BitVecVal(j, self.pc_bits))
+        cnt2 = z3.If(done, z3.BitVecVal(0, self.count_bits), cnt + 1)
+        return guard, pc2, cnt2
+
+
+ChoiceReader = Callable[[z3.ModelRef], Any]
+
+
+@dataclass
+class Branch:
+    """One way an operation fires. `writes` maps state keys to next values (NOTE(frame-rule))."""
+
+    op_index: int
+    label: str
+    outcome: str  # "ok" | "failed"
+    guard: z3.BoolRef
+    writes: dict[VarKey, z3.ExprRef] = field(default_factory=dict)
+    choices: list[tuple[str, ChoiceReader]] = field(default_factory=list)
+    # expressions to minimise, in order, once the operation sequence is fixed
+    addresses: list[z3.ExprRef] = field(default_factory=list)
+    moved: z3.ArithRef | int = 0  # pages moved by balloon and grant operations
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a solver trace, read back from a model."""
+
+    op_index: int
+    label: str
+    outcome: str
+    choices: tuple[tuple[str, Any], ...]
+
+
+def exactly_one(bs: Sequence[z3.BoolRef]) -> z3.BoolRef:
+    if not bs:
+        return z3.BoolVal(False)
+    if len(bs) == 1:
+        return bs[0]
+    return z3.PbEq([(b, 1) for b in bs], 1)
+
+
+def any_of(bs: Iterable[z3.BoolRef]) -> z3.BoolRef:
+    xs = list(bs)
+    if not xs:
+        return z3.BoolVal(False)
+    return xs[0] if len(xs) == 1 else z3.Or(xs)
+
+
+def all_of(bs: Iterable[z3.BoolRef]) -> z3.BoolRef:
+    xs = list(bs)
+    if not xs:
+        return z3.BoolVal(True)
+    return xs[0] if len(xs) == 1 else z3.And(xs)
+
+
+def model_int(mdl: z3.ModelRef, e: z3.ExprRef) -> int:
+    v = mdl.eval(e, model_completion=True)
+    if z3.is_bv_value(v):
+        return int(v.as_long())
+    if z3.is_int_value(v):
+        return int(v.as_long())
+    raise ValueError(f"not a numeral: {v}")
+
+
+def model_bool(mdl: z3.ModelRef, e: z3.ExprRef) -> bool:
+    return z3.is_true(mdl.eval(e, model_completion=True))
