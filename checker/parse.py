@@ -8,6 +8,7 @@ back; they are not part of the tree.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -344,8 +345,27 @@ def _comments(text: str, toks: list[Token]) -> tuple[ast.Comment, ...]:
     return tuple(out)
 
 
+# NOTE(parse-cache): trees are immutable, so a file parsed once is reused while its text is
+# unchanged; `verify`/`review` load the same include closure many times in one process.
+_CACHE: OrderedDict[tuple[str, str], ast.File] = OrderedDict()
+_CACHE_SIZE = 256
+
+
 def parse_text(path: str, text: str) -> ast.File:
     """Parse one file's text. Raises CheckerError (exit 2) on any syntax error."""
+    key = (path, text)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    tree = _parse(path, text)
+    _CACHE[key] = tree
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return tree
+
+
+def _parse(path: str, text: str) -> ast.File:
     p = parser()
     p.comments.clear()
     try:
