@@ -56,7 +56,7 @@ def check(files: list[str]) -> int:
 
 
 def _hex(n: int) -> str:
-    return f"{n:#x}"
+    return f"0x{n:08x}"
 
 
 def _size(n: int) -> str:
@@ -87,31 +87,45 @@ def host_rows(model: m.Model) -> list[list[str]]:
 
 
 def domain_rows(model: m.Model, d: m.Domain) -> list[list[str]]:
-    rows: list[tuple[int, list[str]]] = []
+    """The IPA map of `d`: RAM, passthrough MMIO, hypervisor windows; overlaps are noted."""
+    entries: list[tuple[int, int, list[str]]] = []  # (base, end, row)
     ram_at = {
         m.RambaseMode.ALLOCATED: "allocated at create",
         m.RambaseMode.STATIC: "static",
     }.get(d.rambase_mode)
     if d.rambase is not None:
         base = d.rambase
-        rows.append((base, ["ram", "ram", _hex(base), _hex(base + d.memory), _size(d.memory),
-                            d.rambase_mode.value]))
+        entries.append((base, base + d.memory, ["ram", "ram", _hex(base), _hex(base + d.memory),
+                                                 _size(d.memory), d.rambase_mode.value]))
+    elif d.rambase_mode is m.RambaseMode.STATIC and d.static_mem:
+        for r in d.static_mem:  # static memory is mapped where it lies (IPA == PA)
+            entries.append((r.base, r.end, ["ram", r.name, _hex(r.base), _hex(r.end),
+                                            _size(r.size), "static"]))
     else:
-        rows.append((-1, ["ram", "ram", ram_at or "?", "", _size(d.memory),
-                          d.rambase_mode.value]))
+        entries.append((-1, -1, ["ram", "ram", ram_at or "?", "", _size(d.memory),
+                                 d.rambase_mode.value]))
     for r in d.passthrough:
-        rows.append((r.base, ["mmio", r.name, _hex(r.base), _hex(r.end), _size(r.size),
-                              "passthrough, 1:1" + (", dma" if r.dma else "")]))
+        entries.append((r.base, r.end, ["mmio", r.name, _hex(r.base), _hex(r.end), _size(r.size),
+                                        "passthrough, 1:1" + (", dma" if r.dma else "")]))
     for r in model.hypervisor.windows:
-        rows.append((r.base, ["window", r.name, _hex(r.base), _hex(r.end), _size(r.size),
-                              "hypervisor"]))
+        entries.append((r.base, r.end, ["window", r.name, _hex(r.base), _hex(r.end),
+                                        _size(r.size), "hypervisor"]))
     for name in model.hypervisor.host_windows if d.wants_direct_map else ():
         hr = model.platform.region(name)
         if hr is not None:
-            rows.append((hr.base, ["host_window", hr.name, _hex(hr.base), _hex(hr.end),
-                                   _size(hr.size), "hypervisor, at the host address"]))
-    rows.sort(key=lambda x: x[0])
-    return [r for _, r in rows]
+            entries.append((hr.base, hr.end, ["host_window", hr.name, _hex(hr.base),
+                                              _hex(hr.end), _size(hr.size),
+                                              "hypervisor, at the host address"]))
+    for i, (lo, hi, row) in enumerate(entries):
+        if row[0] == "window" or lo < 0:
+            continue
+        hits = [o[2][1] for j, o in enumerate(entries)
+                if j != i and o[0] >= 0 and lo < o[1] and o[0] < hi
+                and {row[0], o[2][0]} != {"window"}]
+        if hits:
+            row[5] += ", overlaps " + ", ".join(hits)
+    entries.sort(key=lambda x: (x[0], x[2][1]))
+    return [row for _, _, row in entries]
 
 
 def _direct(d: m.Domain) -> str:
