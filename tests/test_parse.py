@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from checker import ast
@@ -213,3 +215,29 @@ def test_syntax_errors(text: str, message: str, line: int, col: int) -> None:
     assert message in diag.message
     assert diag.span is not None
     assert (diag.span.line, diag.span.col) == (line, col)
+
+
+def test_source_decoding() -> None:
+    from checker.source import decode
+
+    assert decode("t.m11", "\ufeffplatform p {}".encode()).text == "platform p {}"
+    with pytest.raises(CheckerError) as exc:
+        decode("t.m11", "# é\n  x\xff".encode().replace(b"\xc3\xbf", b"\xff"))
+    span = exc.value.diagnostics[0].span
+    assert span is not None and (span.line, span.col) == (2, 4)
+    assert "0xff" in exc.value.diagnostics[0].message
+    with pytest.raises(CheckerError) as exc:
+        decode("t.m11", b"platform\x00")
+    assert "NUL" in exc.value.diagnostics[0].message
+    for empty in (b"", b" \n\t\n"):
+        with pytest.raises(CheckerError):
+            decode("t.m11", empty)
+
+
+def test_read_errors(tmp_path: Path) -> None:
+    from checker.source import read
+
+    with pytest.raises(CheckerError, match="no such file"):
+        read(str(tmp_path / "missing.m11"))
+    with pytest.raises(CheckerError, match="it is a directory"):
+        read(str(tmp_path))
