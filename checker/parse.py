@@ -499,14 +499,14 @@ def syntax_error(p: _Parser, path: str, text: str, exc: UnexpectedInput) -> Chec
                 place = "at the top level" if where == "file" else f"in the {where}"
                 if where == "list of alternatives":
                     place = "in a list of alternatives"
-                notes = [Note(f"expected one of: {holds}")]
+                hints = [Note(f"expected one of: {holds}")]
                 for _, _, other, other_holds in _CONTEXTS:
                     if other != where and other.endswith("block") and (
                         str(tok) in other_holds.split(", ")
                     ):
-                        notes.append(Note(f"`{tok}` is a statement of a {other}"))
+                        hints.append(Note(f"`{tok}` is a statement of a {other}"))
                         break
-                return error(f"unknown {noun} `{tok}` {place}", span, *notes)
+                return error(f"unknown {noun} `{tok}` {place}", span, *hints)
     if "NAME" in expected and tok.type == "NUMBER":
         return error(f"expected a name, found {_show(tok)}", span)
     wanted = ", ".join(sorted(p.terminal_text(t) for t in expected))
