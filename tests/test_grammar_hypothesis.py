@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 
+from checker.cmd_lang import show_text
 from checker.diagnostics import CheckerError
 from checker.fmt import format_text
 from checker.parse import parse_text, parser
@@ -86,9 +87,11 @@ def _load(text: str) -> None:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text)
         try:
-            load_model(path)
+            model = load_model(path)
         except CheckerError as exc:
             assert exc.diagnostics and exc.exit_code == 2
+            return
+        assert show_text(model).startswith("host physical map")
 
 
 @GRAMMAR_SETTINGS
