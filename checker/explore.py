@@ -36,11 +36,11 @@ from typing import Any, Protocol, cast
 import networkx as nx
 
 from checker.diagnostics import CheckerError, Diagnostic, Exit
-from checker.model import Model, Property, Step
+from checker.model import Model, Op, Property, Step
 from checker.results import PropertyResult, Scope, Trace, TraceStep, Verdict
 
 GRAPH_LIMIT = 100_000  # build a networkx graph automatically up to this many states
-PROGRESS_EVERY = 2048  # expansions between two looks at the clock
+PROGRESS_EVERY = 2048  # transitions between two looks at the clock
 PROGRESS_INTERVAL = 0.5  # seconds between two progress reports
 STUCK_EXAMPLES = 3
 
@@ -164,7 +164,7 @@ def explore(
     d = 0
     stopped_by: str | None = None
     last_report = t0
-    expanded = 0
+    next_look = PROGRESS_EVERY
 
     try:
         while frontier and pending:
@@ -210,8 +210,8 @@ def explore(
                 transitions += n
                 if n == 0 and finished is not None and len(deadlocks) < 10_000 and not finished(s):
                     deadlocks.append(i)
-                expanded += 1
-                if expanded % PROGRESS_EVERY == 0:
+                if transitions >= next_look:
+                    next_look = transitions + PROGRESS_EVERY
                     now = time.perf_counter()
                     if deadline is not None and now > deadline:
                         raise _Stop("timeout")
@@ -258,7 +258,8 @@ def explore(
     }
 
     labels = list(sem.op_labels())
-    never = [labels[k] for k in range(len(labels)) if k not in fired]
+    counted = fired | _symmetric_siblings(sem, fired) if canon is not None else fired
+    never = [labels[k] for k in range(len(labels)) if k not in counted]
     results: list[PropertyResult] = []
     actions: dict[str, list[Any]] = {}
     for p in properties:
@@ -316,6 +317,29 @@ def explore(
         results, n_states, transitions, d, seconds, stopped_by, frozenset(fired), nxgraph, stuck,
         actions,
     )
+
+
+def _symmetric_siblings(sem: SemanticsLike, fired: set[int]) -> set[int]:
+    """Ops that count as fired under symmetry reduction: the same operation of a domain that
+    is declared identical (same symmetry group) to the domain of an op that fired. Only the
+    canonical member of each orbit is expanded, so `destroy u1` may never fire while the
+    identical `destroy u2` does."""
+    model: Model | None = getattr(sem, "model", None)
+    ops: Sequence[Op] | None = getattr(sem, "ops", None)
+    if model is None or ops is None:
+        return set()
+
+    def who(d: int | None) -> Any:
+        if d is None:
+            return None
+        g = model.domains[d].symmetry_group
+        return ("group", g) if g is not None else ("domain", d)
+
+    def sig(op: Op) -> tuple[Any, ...]:
+        return (op.kind, op.pages, op.buffer, who(op.domain), who(op.peer))
+
+    done = {sig(ops[k]) for k in fired if k < len(ops)}
+    return {k for k, op in enumerate(ops) if sig(op) in done}
 
 
 def _pending_step(sem: SemanticsLike, state: Any) -> Step | None:
@@ -523,7 +547,7 @@ def _stuck(
         step = _pending_step(sem, final)
         at = ""
         if step is not None:
-            model = cast(Model, getattr(sem, "model"))
+            model = cast(Model, getattr(sem, "model", None))
             op = step.op
             name = f"{op.kind.value} {model.domains[op.domain].name}"
             at = f" at `{name}` ({step.span})" if step.span.line else f" at `{name}`"

@@ -151,6 +151,9 @@ def render_text(report: VerifyReport) -> str:
         picked = r.stats.get("engine_selected_by")
         if picked:
             engine = f"{engine}, chosen by {picked}"
+        checked = r.stats.get("cross_checked_by")
+        if checked:
+            engine = f"{engine}, cross-checked by {checked}"
         out.append(
             f"  {r.property:<{width}}  {verdict_text(r)}  [{engine}, {r.seconds:.2f} s]"
         )
