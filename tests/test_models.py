@@ -372,3 +372,19 @@ def test_generator_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["small"]) == 2
     assert main(["enormous", "fixed"]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", ALL, ids=_id)
+def test_models_are_in_canonical_form(path: Path) -> None:
+    from checker.fmt import format_text
+
+    text = path.read_text(encoding="utf-8")
+    assert format_text(str(path), text) == text, f"run: checker fmt {_id(path)}"
+
+
+@pytest.mark.parametrize("mode", ["naive", "fixed"])
+def test_generated_models_are_in_canonical_form(mode: str) -> None:
+    from checker.fmt import format_text
+
+    text = generate(*SIZES["large"], mode)
+    assert format_text("frag-balloon.m11", text) == text
