@@ -240,8 +240,10 @@ def explore(
         record = False
     exhausted = stopped_by is None
     nxgraph: nx.DiGraph | None = None
+    if graph is None and len(found) == len(properties):
+        record = False  # every property is violated: no verdict for the graph to qualify
     if record:
-        nxgraph = _build_graph(n_states, edges_src, edges_dst, edges_op, sem)
+        nxgraph = _build_graph(n_states, edges_src, edges_dst, edges_op, sem, graph is True)
 
     reduced = n_states
     unreduced: int | None = None
@@ -309,7 +311,8 @@ def explore(
                 stats=dict(stats),
             )
         )
-    stuck = _stuck(sem, deadlocks, parent, via, key0, canon, nxgraph)
+    traps = _traps(nxgraph, edges_src, edges_dst, edges_op) if nxgraph is not None else []
+    stuck = _stuck(sem, deadlocks, parent, via, key0, canon, traps)
     for r in results:
         if r.verdict is not Verdict.VIOLATED:
             r.warnings.extend(stuck)
@@ -509,16 +512,46 @@ def _rebuild(
 
 
 def _build_graph(
-    n: int, src: array[int], dst: array[int], ops: array[int], sem: SemanticsLike
+    n: int, src: array[int], dst: array[int], ops: array[int], sem: SemanticsLike, labelled: bool
 ) -> nx.DiGraph:
-    labels = list(sem.op_labels())
+    """Nodes are state indices (0 = initial); one edge per pair of states. `labelled` adds the
+    operation of the first transition between the two as edge attribute `op` (for export)."""
     g = nx.DiGraph()
     g.add_nodes_from(range(n))
+    if not labelled:
+        g.add_edges_from(zip(src, dst))
+        return g
+    labels = list(sem.op_labels())
+    first: dict[tuple[int, int], int] = {}
     for s, t, o in zip(src, dst, ops):
-        if g.has_edge(s, t):
-            continue
-        g.add_edge(s, t, op=labels[o] if o < len(labels) else str(o))
+        first.setdefault((s, t), o)
+    g.add_edges_from((s, t, {"op": labels[o]}) for (s, t), o in first.items())
     return g
+
+
+def _traps(
+    g: nx.DiGraph, src: array[int], dst: array[int], ops: array[int]
+) -> list[tuple[list[int], set[int]]]:
+    """Bottom strongly connected components of more than one state (sets the run can enter
+    and never leave), each with the operations that fire somewhere but never inside it."""
+    cond = nx.condensation(g)
+    mapping: dict[int, int] = cond.graph["mapping"]
+    bottom = {c for c in cond.nodes
+              if cond.out_degree(c) == 0 and len(cond.nodes[c]["members"]) > 1}
+    if not bottom:
+        return []
+    inside: dict[int, set[int]] = {c: set() for c in bottom}
+    for s, t, o in zip(src, dst, ops):
+        c = mapping[s]
+        if c in bottom and mapping[t] == c:
+            inside[c].add(o)
+    everywhere = set(ops)
+    out = []
+    for c in sorted(bottom, key=lambda c: min(cond.nodes[c]["members"])):
+        lost = everywhere - inside[c]
+        if lost:
+            out.append((sorted(cond.nodes[c]["members"]), lost))
+    return out
 
 
 def _stuck(
@@ -528,15 +561,14 @@ def _stuck(
     via: array[int],
     key0: Any,
     canon: Callable[[Any], Any] | None,
-    g: nx.DiGraph | None,
+    traps: list[tuple[list[int], set[int]]],
 ) -> list[str]:
     """Warnings about states where the scenario stops short of its end.
 
-    A state with no successor is a dead end; if the scenario has a `pc` (docs/semantics.md) and
-    the state has one, dead ends at the last position are the normal end of a `choose` and are
-    not reported. With a graph, a non-trivial bottom strongly connected component (a set of
-    states that can be entered and never left) is reported too when the ops it allows are fewer
-    than the ops that fire elsewhere.
+    A state with no successor while the scenario still has a fixed step to take is a dead
+    end; the normal end of a scenario is not reported. With a graph, a non-trivial bottom
+    strongly connected component (states the run can enter and never leave) is reported when
+    some operations that fire elsewhere can never fire in it.
     """
     out: list[str] = []
     real = deadlocks
@@ -556,29 +588,16 @@ def _stuck(
             f"reachable state(s) enable no operation before the scenario ends (shortest: {way}); "
             "what follows in the scenario is never explored from there"
         )
-    if g is not None and g.number_of_nodes() > 1:
-        cond = nx.condensation(g)
-        all_ops = {d["op"] for _u, _v, d in g.edges(data=True)}
-        for c in cond.nodes:
-            if cond.out_degree(c) != 0:
-                continue
-            members = cond.nodes[c]["members"]
-            if len(members) < 2:
-                continue
-            sub_ops = {d["op"] for _u, _v, d in g.subgraph(members).edges(data=True)}
-            lost = sorted(all_ops - sub_ops)
-            if lost:
-                first = min(members)
-                steps = concrete_path(sem, _path(first, parent, via), key0, canon)
-                way = "; ".join(sem.action_label(a) for _s, a, _t in steps) or "the start"
-                out.append(
-                    f"after {way}, the run is trapped in {len(members)} states where "
-                    f"{', '.join(lost[:4])}{' ...' if len(lost) > 4 else ''} can never fire again"
-                )
-                if len(out) > STUCK_EXAMPLES:
-                    break
+    labels = list(sem.op_labels())
+    for members, lost in traps[:STUCK_EXAMPLES]:
+        steps = concrete_path(sem, _path(members[0], parent, via), key0, canon)
+        way = "; ".join(sem.action_label(a) for _s, a, _t in steps) or "the start"
+        names = sorted({labels[o] for o in lost})
+        out.append(
+            f"after {way}, the run is trapped in {len(members)} states where "
+            f"{', '.join(names[:4])}{' ...' if len(names) > 4 else ''} can never fire again"
+        )
     return out
-
 
 
 # ---- export -----------------------------------------------------------------------------------
