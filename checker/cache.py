@@ -223,21 +223,26 @@ class CachedVerifier:
         load_fn: LoadFn,
         cache: VerdictCache | None,
         options: Mapping[str, Any],
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.verify_fn = verify_fn
         self.load_fn = load_fn
         self.cache = cache
         self.options = dict(options)
+        self.progress = progress
         self.calls = 0
         self.hits = 0
 
     def load(self, path: str) -> Model:
         return self.load_fn(path)
 
-    def verify(self, path: str, model: Model | None = None) -> tuple[VerifyReport, Model]:
+    def verify(
+        self, path: str, model: Model | None = None, label: str | None = None
+    ) -> tuple[VerifyReport, Model]:
+        """The report for `path`, from the cache or by verifying; `label` names the model in
+        progress messages (which are given only when verification actually runs)."""
         if self.cache is None:
-            self.calls += 1
-            return self.verify_fn(path)
+            return self._run(path, label)
         if model is None:
             model = self.load_fn(path)
         key = self.cache.key(model.sources or (path,), self.options)
@@ -245,8 +250,13 @@ class CachedVerifier:
         if hit is not None:
             self.hits += 1
             return VerifyReport(path, hit.model_sha256, self.cache.version, hit.results), model
-        self.calls += 1
-        report, model = self.verify_fn(path)
+        report, model = self._run(path, label)
         if cacheable(report):
             self.cache.put(key, report)
         return report, model
+
+    def _run(self, path: str, label: str | None) -> tuple[VerifyReport, Model]:
+        self.calls += 1
+        if self.progress is not None:
+            self.progress(f"verifying {label or path}")
+        return self.verify_fn(path)

@@ -150,6 +150,7 @@ def replay(trace: str, model_path: str | None, force: bool) -> None:
 @click.option("--timeout", type=click.FloatRange(min=0), default=None, help="Seconds per property.")
 @click.option("--placement", type=click.Choice(["auto", "exact", "candidates"]), default="auto")
 @click.option("--no-symmetry", is_flag=True, help="Do not merge states of identical domains.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 def review(
     args: tuple[str, ...],
     base: str | None,
@@ -165,6 +166,7 @@ def review(
     timeout: float | None,
     placement: str,
     no_symmetry: bool,
+    quiet: bool,
 ) -> None:
     """Compare verdicts between two revisions (or two files) and report what changed.
 
@@ -194,6 +196,7 @@ def review(
             link_base=link_base,
             options=options,
             use_cache=not no_cache,
+            quiet=quiet,
         )
     )
 

@@ -11,7 +11,7 @@ injectable so the pipeline can be exercised with synthetic reports.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ def run_review(
     cwd: Path | None = None,
     verify_fn: VerifyFn | None = None,
     load_fn: LoadFn | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[ReviewReport, CachedVerifier]:
     """Run a review and return it (nothing is printed). Raises CheckerError on bad usage."""
     opts = dict(options or {})
@@ -74,7 +75,7 @@ def run_review(
         )
         return review_files(args[0], args[1], verifier, failing), verifier
     root = gitfiles.repo_root(here)
-    verifier = _verifier(root, opts, use_cache, verify_fn, load_fn)
+    verifier = _verifier(root, opts, use_cache, verify_fn, load_fn, progress)
     paths = repo_paths(root, [str(here / a) for a in args])
     return review_git(root, base, head, verifier, failing, paths), verifier
 
@@ -92,6 +93,7 @@ def _verifier(
     use_cache: bool,
     verify_fn: VerifyFn | None,
     load_fn: LoadFn | None,
+    progress: Callable[[str], None] | None = None,
 ) -> CachedVerifier:
     cache = VerdictCache.default(root) if use_cache else None
     return CachedVerifier(
@@ -99,7 +101,14 @@ def _verifier(
         load_fn if load_fn is not None else default_load_fn(),
         cache,
         options,
+        progress,
     )
+
+
+def _progress(message: str) -> None:
+    """One line per model actually verified, on stderr (stdout carries the report)."""
+    sys.stderr.write(f"review: {message}\n")
+    sys.stderr.flush()
 
 
 def review(
@@ -113,11 +122,18 @@ def review(
     link_base: str | None = None,
     options: Mapping[str, Any] | None = None,
     use_cache: bool = True,
+    quiet: bool = False,
 ) -> int:
     """The `checker review` command: render the review to stdout (or `out`); the exit code is
     2 if a model on head cannot be checked, 1 if a `--fail-on` category occurred, else 0."""
     report, _verifier_used = run_review(
-        args, base=base, head=head, fail_on=fail_on, options=options, use_cache=use_cache
+        args,
+        base=base,
+        head=head,
+        fail_on=fail_on,
+        options=options,
+        use_cache=use_cache,
+        progress=None if quiet else _progress,
     )
     text = report_ci.render_review(report, fmt, link_base=link_base)
     if out is not None:

@@ -138,6 +138,7 @@ class ModelSide:
     error: CheckerError | None = None
     error_text: str | None = None
     digest: str | None = None
+    label: str = ""  # the side, for progress messages
 
     @property
     def broken(self) -> bool:
@@ -240,7 +241,7 @@ def scan_side(
     included: set[str] = set()
     for rel in side.files:
         path = str(side.root / rel)
-        entry = ModelSide(path, str(side.root))
+        entry = ModelSide(path, str(side.root), label=side.label)
         try:
             entry.model = verifier.load(path)
             sources = entry.model.sources or (path,)
@@ -273,7 +274,9 @@ def _verify_side(entry: ModelSide, verifier: CachedVerifier) -> None:
     if entry.error is not None:
         return
     try:
-        entry.report, entry.model = verifier.verify(entry.path, entry.model)
+        name = under(entry.path, entry.root) or entry.path
+        label = f"{name} ({entry.label})" if entry.label else name
+        entry.report, entry.model = verifier.verify(entry.path, entry.model, label)
     except CheckerError as exc:
         if exc.exit_code is Exit.INTERNAL:
             raise  # a checker bug stops the review (exit 4); it is not a property of the model
@@ -325,7 +328,7 @@ def review_files(
     for path in (old, new):
         if not Path(path).is_file():
             raise error(f"{path}: no such file")
-        entry = ModelSide(path, os.getcwd())
+        entry = ModelSide(path, os.getcwd(), label="old" if path == old else "new")
         try:
             entry.model = verifier.load(path)
         except CheckerError as exc:
@@ -352,9 +355,7 @@ def review_git(
     with tempfile.TemporaryDirectory(prefix="memory11-review-") as tmp:
         base_dir = Path(tmp) / "base"
         base_files = gitfiles.materialise(root, base_rev, base_dir)
-        base = SideTree(
-            f"{base_ref} ({gitfiles.short(root, base_rev)})", base_dir, tuple(base_files)
-        )
+        base = SideTree(_label(root, base_ref, base_rev), base_dir, tuple(base_files))
         if head_ref is None:
             files = set(gitfiles.tracked_files(root, None))
             files.update(
@@ -365,9 +366,14 @@ def review_git(
             head_rev = gitfiles.resolve_rev(root, head_ref)
             head_dir = Path(tmp) / "head"
             head_files = gitfiles.materialise(root, head_rev, head_dir)
-            label = f"{head_ref} ({gitfiles.short(root, head_rev)})"
-            head = SideTree(label, head_dir, tuple(head_files))
+            head = SideTree(_label(root, head_ref, head_rev), head_dir, tuple(head_files))
         return review_sides(base, head, verifier, fail_on, paths)
+
+
+def _label(root: Path, ref: str, commit: str) -> str:
+    """`main (1a2b3c4)`, or just the abbreviated id when the ref is itself a commit id."""
+    short = gitfiles.short(root, commit)
+    return short if commit.startswith(ref.lower()) else f"{ref} ({short})"
 
 
 def repo_paths(root: Path, paths: Sequence[str]) -> list[str]:

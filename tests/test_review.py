@@ -484,6 +484,10 @@ def test_cli_review(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
     res = runner.invoke(cli, ["review", "--base", base, "--head", head])
     assert res.exit_code == 1, res.output
+    progress = sorted(line for line in res.stderr.splitlines() if line.startswith("review: "))
+    assert len(progress) == 4  # two changed models, each on both sides
+    assert f"review: verifying models/domd.m11 ({base[:7]})" in progress
+    assert "newly violated  regress" in res.stdout
     assert "newly violated  regress" in res.output
     assert res.output.rstrip().endswith("result: FAIL (2 change(s) in --fail-on)")
     out = tmp_path / "review.sarif"
