@@ -147,3 +147,85 @@ def test_run_verify_writes_nothing_unless_asked(workdir: Path) -> None:
     assert model.path == "fb-tiny-naive.m11"
     assert sorted(p.name for p in workdir.iterdir()) == sorted(
         m.name for m in GOLDEN.glob("*.m11"))
+
+
+# ---- engine selection, with a stand-in for the SMT engine -------------------------------------
+
+
+def fake_smt(verdicts: dict[str, str], calls: list[str]) -> object:
+    """A `verify_property` that answers from a table; a violation gets the explicit engine's
+    shortest trace (so that its counterexample replays), relabelled as a solver's."""
+    from checker.model import Model, Property
+    from checker.results import PropertyResult, Scope
+
+    def verify_property(model: Model, prop: Property, *, depth: int | None,
+                        timeout: float | None) -> PropertyResult:
+        calls.append(prop.name)
+        verdict = Verdict(verdicts[prop.name])
+        trace = None
+        if verdict is Verdict.VIOLATED:
+            report, _m = run_verify(model.path, properties=[prop.name], engine="explicit",
+                                    model=model)
+            trace = report.results[0].trace
+        method = "bmc" if verdict is not Verdict.PROVED else "k-induction(k=1)"
+        return PropertyResult(prop.name, verdict, "smt", method,
+                              Scope(None if verdict is Verdict.PROVED else 3,
+                                    verdict is Verdict.PROVED, "exact"), trace=trace)
+
+    return verify_property
+
+
+@pytest.fixture
+def smt_calls() -> list[str]:
+    return []
+
+
+def use_smt(monkeypatch: pytest.MonkeyPatch, verdicts: dict[str, str], calls: list[str]) -> None:
+    import checker.cmd_verify as cv
+
+    monkeypatch.setattr(cv, "_smt", lambda: fake_smt(verdicts, calls))
+
+
+def test_both_agree(workdir: Path, monkeypatch: pytest.MonkeyPatch, smt_calls: list[str]) -> None:
+    use_smt(monkeypatch, {"ipa_eq_pa": "violated", "no_frame_shared": "proved"}, smt_calls)
+    code, out, _ = run("verify", "fb-tiny-naive.m11", "--engine", "both", "-p", "ipa_eq_pa",
+                       "-p", "no_frame_shared")
+    assert code == 1 and smt_calls == ["ipa_eq_pa", "no_frame_shared"]
+    assert "violated (shortest trace: 3 steps)  [explicit, cross-checked by smt," in out
+    assert "proved (exhaustive, exact placement, 7,262 states)  [explicit, cross-checked by smt" \
+        in out
+
+
+def test_both_disagree_is_an_internal_error(workdir: Path, monkeypatch: pytest.MonkeyPatch,
+                                           smt_calls: list[str]) -> None:
+    use_smt(monkeypatch, {"ipa_eq_pa": "proved"}, smt_calls)
+    code, out, err = run("verify", "fb-tiny-naive.m11", "--engine", "both", "-p", "ipa_eq_pa")
+    assert code == 4 and out == ""
+    assert "engines disagree on ipa_eq_pa: explicit says violated, smt says proved" in err
+
+
+def test_auto_falls_back_to_smt_when_explicit_is_undecided(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, smt_calls: list[str]) -> None:
+    use_smt(monkeypatch, {"no_frame_shared": "proved", "ipa_eq_pa": "violated"}, smt_calls)
+    code, out, _ = run("verify", "fb-tiny-fixed.m11", "--max-states", "50", "-p",
+                       "no_frame_shared")
+    assert code == 0 and smt_calls == ["no_frame_shared"]
+    assert "proved (k-induction(k=1), exact placement)  [smt, chosen by auto (explicit was " \
+        "undecided)" in out
+    # a decided explicit verdict is not handed to the solver
+    smt_calls.clear()
+    code, out, _ = run("verify", "fb-tiny-fixed.m11", "-p", "no_frame_shared")
+    assert code == 0 and smt_calls == [] and "[explicit, chosen by auto" in out
+
+
+def test_smt_counterexample_is_matched_to_actions_and_replays(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, smt_calls: list[str]) -> None:
+    use_smt(monkeypatch, {"ipa_eq_pa": "violated"}, smt_calls)
+    code, out, _ = run("verify", "fb-tiny-naive.m11", "--engine", "smt", "-p", "ipa_eq_pa")
+    assert code == 1 and "[smt," in out
+    path = "counterexamples/fb-tiny-naive/ipa_eq_pa.itf.json"
+    doc = json.loads((workdir / path).read_text())
+    assert doc["#meta"]["engine"] == "smt" and doc["#meta"]["method"] == "bmc"
+    assert doc["states"][1]["#meta"]["action"]["label"] == "create domd"
+    code, out, _ = run("replay", path)
+    assert code == 0 and "reproduced" in out
