@@ -223,6 +223,7 @@ def _take(runs: list[tuple[int, int]], start: int, count: int) -> list[tuple[int
     ("findings/hook-id1-recreate.m11", "domd", True),
     ("findings/rambase-by-hand-topdown.m11", "domd", True),
     ("findings/rambase-by-hand-size-change.m11", "domd", False),
+    ("findings/rambase-by-hand-grown.m11", "domd", False),
     ("findings/two-banks-placement-topdown.m11", "domd", True),
     ("findings/two-banks-placement-bottomup.m11", "domd", True),  # copied from a top-down run
 ])
