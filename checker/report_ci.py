@@ -610,14 +610,19 @@ def junit_verify(report: VerifyReport, model: Model, rel: Rel) -> str:
 
 def junit_review(review: ReviewReport) -> str:
     suites = []
+    newly_broken = review.head_errors()
     for m in review.models:
         suite = ET.Element("testsuite", name=m.path, file=m.path)
         model = _review_model(m)
         if m.head is not None and m.head.error_text is not None:
             tc = ET.SubElement(suite, "testcase", classname=m.path, name="(model)", time="0.000")
-            ET.SubElement(
-                tc, "error", message="cannot be checked on head", type="bad-input"
-            ).text = m.head.error_text
+            if m in newly_broken:
+                err = ET.SubElement(
+                    tc, "error", message="cannot be checked on head", type="bad-input"
+                )
+                err.text = m.head.error_text
+            else:
+                ET.SubElement(tc, "skipped", message="cannot be checked on base nor on head")
         for ch in m.changes:
             r = ch.head if ch.head is not None else ch.base
             seconds = r.seconds if r is not None else 0.0

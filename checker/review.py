@@ -187,11 +187,18 @@ class ReviewReport:
         return [(m, ch) for m in self.models for ch in m.changes if ch.category in self.fail_on]
 
     def head_errors(self) -> list[ModelReview]:
-        return [m for m in self.models if m.head is not None and m.head.broken]
+        """Models that the change left unloadable: broken on head, not already on base."""
+        return [
+            m
+            for m in self.models
+            if m.head is not None
+            and m.head.broken
+            and not (m.base is not None and m.base.broken)
+        ]
 
     def exit_code(self) -> int:
-        """2 when a model on head cannot be loaded or verified; 1 when a failing category
-        occurred (`--fail-on`, default newly-violated); else 0."""
+        """2 when the change left a model that cannot be loaded or verified (`head_errors`);
+        1 when a failing category occurred (`--fail-on`, default newly-violated); else 0."""
         if self.head_errors():
             return int(Exit.BAD_INPUT)
         return int(Exit.VIOLATED) if self.failing() else int(Exit.OK)
@@ -303,7 +310,7 @@ def review_sides(
     unchanged: list[str] = []
     for rel in sorted(set(base_models) | set(head_models)):
         b, h = base_models.get(rel), head_models.get(rel)
-        if b is not None and h is not None and b.digest == h.digest and b.error is None:
+        if b is not None and h is not None and b.digest == h.digest:
             unchanged.append(rel)
             continue
         status = "changed" if b is not None and h is not None else "added" if h else "removed"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -591,3 +592,19 @@ def test_real_pipeline_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     again = run()
     assert len(calls) == 2  # both sides came from the cache
     assert report_ci.render_review(again, "json") == report_ci.render_review(report, "json")
+
+
+def test_a_model_broken_on_both_sides_is_not_blamed_on_the_change(tmp_path: Path) -> None:
+    repo, _base, _head = make_repo(tmp_path)
+    write(repo, "models/bad.m11", "domain z\nsyntax-error\n")
+    write(repo, "models/worse.m11", "domain z\nsyntax-error\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "broken models")
+    write(repo, "models/worse.m11", "domain z\nsyntax-error again\n")
+    report = review_git(repo, "HEAD", None, verifier_for(FakeFrontEnd()))
+    assert "models/bad.m11" in report.unchanged
+    assert [m.path for m in report.models] == ["models/worse.m11"]
+    assert report.head_errors() == [] and report.exit_code() == Exit.OK
+    junit = ET.fromstring(report_ci.render_review(report, "junit"))
+    assert junit.find("testsuite/testcase/skipped") is not None
+    assert junit.get("errors") == "0"
