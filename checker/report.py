@@ -90,6 +90,15 @@ def _n(k: int, unit: str) -> str:
     return f"{k:,} {unit}{'' if k == 1 else 's'}"
 
 
+def _states(r: PropertyResult) -> str:
+    """`522 states`, or with symmetry reduction `20 states (64 without symmetry)`."""
+    text = _n(r.states, "state")
+    unreduced = r.stats.get("unreduced_states")
+    if r.stats.get("symmetry") and isinstance(unreduced, int) and unreduced != r.states:
+        text += f" ({unreduced:,} without symmetry)"
+    return text
+
+
 def verdict_text(r: PropertyResult) -> str:
     """`proved (exhaustive, exact placement, 522 states)`, `holds up to depth 8 (...)`, ..."""
     where = _placement(r.scope.placement)
@@ -99,10 +108,10 @@ def verdict_text(r: PropertyResult) -> str:
         return f"violated ({kind}: {_n(n, 'step')})"
     if r.verdict is Verdict.PROVED:
         if r.scope.exhaustive and r.engine == "explicit":
-            return f"proved (exhaustive, {where}, {_n(r.states, 'state')})"
+            return f"proved (exhaustive, {where}, {_states(r)})"
         return f"proved ({r.method}, {where})"
     if r.verdict is Verdict.HOLDS:
-        size = f", {_n(r.states, 'state')}" if r.engine == "explicit" else ""
+        size = f", {_states(r)}" if r.engine == "explicit" else ""
         if r.scope.depth is not None:
             return f"holds up to depth {r.scope.depth} ({where}{size})"
         return f"holds (every state reachable under {where}{size})"

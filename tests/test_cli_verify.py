@@ -229,3 +229,10 @@ def test_smt_counterexample_is_matched_to_actions_and_replays(
     assert doc["states"][1]["#meta"]["action"]["label"] == "create domd"
     code, out, _ = run("replay", path)
     assert code == 0 and "reproduced" in out
+
+
+def test_timeout_is_undecided(workdir: Path) -> None:
+    code, out, _ = run("verify", "fb-k2-fixed.m11", "--engine", "explicit", "--timeout", "0",
+                       "-p", "no_frame_shared")
+    assert code == 3
+    assert "no_frame_shared  undecided (timeout; no violation up to depth " in out

@@ -142,3 +142,20 @@ def test_missing_model(trace: Path) -> None:
     Path("fb-tiny-naive.m11").unlink()
     code, _out, err = run("replay", TRACE)
     assert code == 2 and "cannot read model" in err and "--model" in err
+
+
+def test_trace_found_under_symmetry_replays_without_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(GOLDEN / "fb-k2-fixed.m11", tmp_path / "fb-k2-fixed.m11")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("verify", "fb-k2-fixed.m11", "-q")
+    assert code == 1
+    # u1 and u2 are one symmetry group: the search stored fewer states than the unreduced space
+    assert "proved (exhaustive, exact placement, " in out and " without symmetry)" in out
+    path = "counterexamples/fb-k2-fixed/domd_create_never_fails.itf.json"
+    doc = json.loads(Path(path).read_text())
+    assert doc["#meta"]["symmetry"] is True
+    assert [s["#meta"]["op"] for s in doc["states"]] == [
+        "initial", "create u1", "create u2", "create domd"]
+    code, out, _ = run("replay", path)
+    assert code == 0 and "reproduced: domd_create_never_fails is violated after 3 steps" in out
