@@ -608,3 +608,28 @@ def test_a_model_broken_on_both_sides_is_not_blamed_on_the_change(tmp_path: Path
     junit = ET.fromstring(report_ci.render_review(report, "junit"))
     assert junit.find("testsuite/testcase/skipped") is not None
     assert junit.get("errors") == "0"
+
+
+def test_gitfiles_reads_a_revision(tmp_path: Path) -> None:
+    from checker import gitfiles
+
+    repo, base, head = make_repo(tmp_path)
+    write(repo, "models/odd name é.m11", "domain q\n")
+    (repo / "models/link.m11").symlink_to("same.m11")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "odd names")
+    assert gitfiles.repo_root(repo / "models") == repo.resolve()
+    assert gitfiles.resolve_rev(repo, "main~1") == head
+    assert gitfiles.show(repo, base, "models/inc/layout.m11") == b"verdict layout_ok holds\n"
+    assert gitfiles.show(repo, head, "models/inc/layout.m11") == b"verdict layout_ok violated 4\n"
+    assert gitfiles.show(repo, base, "models/odd name é.m11") is None
+    assert "models/odd name é.m11" in gitfiles.tracked_files(repo, "HEAD")
+    dest = tmp_path / "tree"
+    written = gitfiles.materialise(repo, "HEAD", dest)
+    assert written == gitfiles.tracked_files(repo, "HEAD")
+    assert (dest / "models/odd name é.m11").read_text(encoding="utf-8") == "domain q\n"
+    assert (dest / "models/link.m11").is_symlink()
+    assert (dest / "models/link.m11").read_text(encoding="utf-8") == BASE_FILES["models/same.m11"]
+    with pytest.raises(CheckerError) as exc:
+        gitfiles.repo_root(tmp_path)
+    assert "not inside a git repository" in exc.value.render()
