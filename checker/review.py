@@ -191,9 +191,7 @@ class ReviewReport:
         return [
             m
             for m in self.models
-            if m.head is not None
-            and m.head.broken
-            and not (m.base is not None and m.base.broken)
+            if m.head is not None and m.head.broken and not (m.base is not None and m.base.broken)
         ]
 
     def exit_code(self) -> int:
@@ -248,6 +246,8 @@ def scan_side(
     included: set[str] = set()
     for rel in side.files:
         path = str(side.root / rel)
+        if not Path(path).is_file():
+            continue  # a dangling symbolic link
         entry = ModelSide(path, str(side.root), label=side.label)
         try:
             entry.model = verifier.load(path)

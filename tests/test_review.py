@@ -616,6 +616,7 @@ def test_gitfiles_reads_a_revision(tmp_path: Path) -> None:
     repo, base, head = make_repo(tmp_path)
     write(repo, "models/odd name é.m11", "domain q\n")
     (repo / "models/link.m11").symlink_to("same.m11")
+    (repo / "models/dangling.m11").symlink_to("nowhere.m11")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "odd names")
     assert gitfiles.repo_root(repo / "models") == repo.resolve()
@@ -630,6 +631,9 @@ def test_gitfiles_reads_a_revision(tmp_path: Path) -> None:
     assert (dest / "models/odd name é.m11").read_text(encoding="utf-8") == "domain q\n"
     assert (dest / "models/link.m11").is_symlink()
     assert (dest / "models/link.m11").read_text(encoding="utf-8") == BASE_FILES["models/same.m11"]
+    # a dangling link is neither a model nor an error
+    report = review_git(repo, base, "HEAD", verifier_for(FakeFrontEnd()))
+    assert "models/dangling.m11" not in [m.path for m in report.models] + report.skipped
     with pytest.raises(CheckerError) as exc:
         gitfiles.repo_root(tmp_path)
     assert "not inside a git repository" in exc.value.render()
