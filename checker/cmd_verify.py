@@ -106,7 +106,11 @@ def write_counterexample(
         steps=[(s.op, s.choices, a, s.state) for s, a in zip(trace.steps, actions)],
     )
     doc["#meta"].update(extra)
-    itf.write_atomic(path, itf.dumps(doc))
+    try:
+        itf.write_atomic(path, itf.dumps(doc))
+    except OSError as exc:
+        raise _fail(f"cannot write the counterexample {path}: {exc.strerror}",
+                    "choose another directory with --out") from exc
     r.counterexample = str(path)
 
 
@@ -202,7 +206,10 @@ def run_verify(
                                    graph=True if graph is not None else None)
         if graph is not None:
             assert exp.graph is not None
-            write_graph(exp.graph, graph, model.path)
+            try:
+                write_graph(exp.graph, graph, model.path)
+            except OSError as exc:
+                raise _fail(f"cannot write the graph to {graph}: {exc.strerror}") from exc
         if engine != "smt":
             for r in exp.results:
                 if engine == "auto":
@@ -318,43 +325,52 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_digests(trace: itf.ItfTrace, model_path: str) -> list[str]:
-    """Differences between the digests in the trace and the files on disk (empty: same)."""
+def check_digests(trace: itf.ItfTrace, model: Model) -> list[str]:
+    """Differences between the digests recorded in the trace and the model's files now: the
+    model file, then each included source in load order (empty: the same files)."""
+    recorded = trace.meta["sources"]
+    current = itf.source_digests(model.path, model.sources)
     problems: list[str] = []
-    recorded = {s["path"]: s["sha256"] for s in trace.meta["sources"]}
-    try:
-        now = itf.sha256_file(model_path)
-    except OSError as exc:
-        raise _fail(f"cannot read model {model_path}: {exc.strerror}",
-                    "name the model with --model") from exc
-    if now != trace.meta["model_sha256"]:
-        problems.append(f"{model_path}: sha256 {now[:12]} but the trace was made with "
-                        f"{trace.meta['model_sha256'][:12]}")
-    for p, digest in recorded.items():
-        if p == trace.model:
-            continue
-        try:
-            cur = itf.sha256_file(p)
-        except OSError:
-            problems.append(f"{p}: included when the trace was made, now unreadable")
-            continue
-        if cur != digest:
-            problems.append(f"{p}: sha256 {cur[:12]} but the trace was made with {digest[:12]}")
+    if current[0]["sha256"] != trace.meta["model_sha256"]:
+        problems.append(f"{model.path}: sha256 {current[0]['sha256'][:12]} but the trace was "
+                        f"made with {trace.meta['model_sha256'][:12]}")
+    for then, now in zip(recorded[1:], current[1:]):
+        if then["sha256"] != now["sha256"]:
+            problems.append(f"{now['path']}: sha256 {now['sha256'][:12]} but the trace was made "
+                            f"with {then['sha256'][:12]} ({then['path']})")
+    if len(recorded) != len(current):
+        problems.append(f"the model includes {len(current) - 1} file(s); it included "
+                        f"{len(recorded) - 1} when the trace was made")
     return problems
+
+
+def _model_for(trace_path: str, recorded: str) -> str:
+    """The recorded model path, relative to the current directory or, when the trace sits in
+    the default `counterexamples/<stem>/` layout, to the directory verify ran in."""
+    if Path(recorded).is_absolute() or Path(recorded).is_file():
+        return recorded
+    base = Path(trace_path).resolve().parent.parent.parent
+    candidate = base / recorded
+    return str(candidate) if candidate.is_file() else recorded
 
 
 def replay(trace_path: str, model_path: str | None = None, force: bool = False,
            semantics: SemanticsFactory | None = None) -> int:
     """`checker replay`: 0 reproduced, 1 not reproduced, 2 malformed/tampered or model changed."""
     trace = itf.read(trace_path)
-    mpath = model_path if model_path is not None else trace.model
-    problems = check_digests(trace, mpath)
+    mpath = model_path if model_path is not None else _model_for(trace_path, trace.model)
+    try:
+        itf.sha256_file(mpath)
+    except OSError as exc:
+        raise _fail(f"cannot read model {mpath}: {exc.strerror}",
+                    "name the model with --model") from exc
+    model = _load(mpath)
+    problems = check_digests(trace, model)
     if problems and not force:
         raise _fail(f"the model changed since {trace_path} was written", *problems,
                     "replay it anyway with --force")
     for p in problems:
         click.echo(f"warning: {p} (replaying anyway: --force)", err=True)
-    model = _load(mpath)
     try:
         prop = model.property(trace.property)
     except KeyError:

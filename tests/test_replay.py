@@ -159,3 +159,38 @@ def test_trace_found_under_symmetry_replays_without_it(
         "initial", "create u1", "create u2", "create domd"]
     code, out, _ = run("replay", path)
     assert code == 0 and "reproduced: domd_create_never_fails is violated after 3 steps" in out
+
+
+def test_replay_from_another_directory(trace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(trace.parent)
+    code, out, _ = run("replay", trace.name)
+    assert code == 0 and "reproduced" in out
+
+
+def test_changed_include_is_a_sha_mismatch(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (GOLDEN / "fb-tiny-naive.m11").read_text()
+    head, sep, rest = text.partition("domain domd {")
+    (tmp_path / "board.m11").write_text(head)
+    (tmp_path / "top.m11").write_text('include "board.m11"\n\n' + sep + rest)
+    monkeypatch.chdir(tmp_path)
+    code, _out, _ = run("verify", "top.m11", "-p", "ipa_eq_pa", "-q")
+    assert code == 1
+    path = "counterexamples/top/ipa_eq_pa.itf.json"
+    doc = json.loads(Path(path).read_text())
+    assert doc["#meta"]["sources"][0]["path"] == "top.m11"
+    assert len(doc["#meta"]["sources"]) == 2
+    board = tmp_path / "board.m11"
+    board.write_text(board.read_text() + "# edited\n")
+    code, _out, err = run("replay", path)
+    assert code == 2 and "board.m11: sha256" in err
+
+
+def test_unwritable_counterexample_directory(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(GOLDEN / "fb-tiny-naive.m11", tmp_path / "fb-tiny-naive.m11")
+    (tmp_path / "cx").write_text("a file, not a directory\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("verify", "fb-tiny-naive.m11", "-p", "ipa_eq_pa", "--out", "cx/sub")
+    assert code == 2 and out == ""
+    assert "cannot write the counterexample" in err and "Traceback" not in err
