@@ -168,12 +168,10 @@ def explore(
 
     try:
         while frontier and pending:
-            if depth is not None and d >= depth:
-                if _bound_cuts(frontier, successors, canon, index):
-                    stopped_by = "depth"
-                    break
-                frontier = []
-                break
+            # NOTE(depth-probe): the level at the depth bound is expanded too, but the first
+            # state beyond the bound stops the search ("depth"); if there is none, the bound
+            # cut nothing and the search is exhaustive.
+            probe = depth is not None and d >= depth
             nxt: list[Any] = []
             append = nxt.append
             for i, s in enumerate(frontier, level_start[d]):
@@ -184,6 +182,8 @@ def explore(
                         t = canon(t)
                     j = index.get(t)
                     if j is None:
+                        if probe:
+                            raise _Stop("depth")
                         j = len(parent)
                         if max_states is not None and j >= max_states:
                             transitions += n
@@ -311,7 +311,9 @@ def explore(
                 stats=dict(stats),
             )
         )
-    traps = _traps(nxgraph, edges_src, edges_dst, edges_op) if nxgraph is not None else []
+    # a state whose expansion was cut short lacks edges: traps only in a complete graph
+    complete = nxgraph is not None and exhausted
+    traps = _traps(nxgraph, edges_src, edges_dst, edges_op) if complete else []
     stuck = _stuck(sem, deadlocks, parent, via, key0, canon, traps)
     for r in results:
         if r.verdict is not Verdict.VIOLATED:
@@ -390,22 +392,6 @@ def _not_covered(placement: str) -> str:
         f"placement '{placement}': only the choices of that allocator policy were explored; "
         "other placements the heap allows are not covered"
     )
-
-
-def _bound_cuts(
-    frontier: list[Any],
-    successors: Callable[[Any], Iterator[tuple[Any, Any]]],
-    canon: Callable[[Any], Any] | None,
-    index: dict[Any, int],
-) -> bool:
-    """Does some state one step beyond the depth bound exist that was not seen yet?"""
-    for s in frontier:
-        for _a, t in successors(s):
-            if canon is not None:
-                t = canon(t)
-            if t not in index:
-                return True
-    return False
 
 
 def _path(i: int, parent: array[int], via: array[int]) -> list[int]:

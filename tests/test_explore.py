@@ -201,9 +201,16 @@ def test_depth_bound_gives_holds_with_scope() -> None:
     assert r.verdict is Verdict.HOLDS
     assert r.scope.depth == 2 and not r.scope.exhaustive
     assert r.states == 6  # depths 0, 1, 2: 1 + 2 + 3
-    # a bound that does not cut is an exhaustive search
+    # a bound that does not cut is an exhaustive search, the last level expanded like others
     exp = explore(sem, [prop("max_lt_4")], depth=6, symmetry=False)
     assert exp.results[0].verdict is Verdict.PROVED
+    sem = Counters(k=2, m=1, reset=True, symmetry=False)
+    bounded = explore(sem, [prop("always")], depth=2, symmetry=False)
+    full = explore(sem, [prop("always")], symmetry=False)
+    assert bounded.results[0].verdict is Verdict.PROVED and bounded.stopped_by is None
+    assert (bounded.states, bounded.transitions, bounded.fired) == (
+        full.states, full.transitions, full.fired)
+    assert explore(sem, [prop("always")], depth=1, symmetry=False).stopped_by == "depth"
 
 
 def test_depth_bound_still_finds_violations_within_it() -> None:
