@@ -236,3 +236,34 @@ def test_timeout_is_undecided(workdir: Path) -> None:
                        "-p", "no_frame_shared")
     assert code == 3
     assert "no_frame_shared  undecided (timeout; no violation up to depth " in out
+
+
+def report_schema() -> dict[str, object]:
+    text = (Path(__file__).parent.parent / "docs" / "json.md").read_text(encoding="utf-8")
+    block = text.split("```json schema\n", 1)[1].split("```", 1)[0]
+    schema: dict[str, object] = json.loads(block)
+    return schema
+
+
+@pytest.mark.parametrize("args", [
+    ["fb-tiny-naive.m11", "-p", "ipa_eq_pa"],
+    ["fb-tiny-fixed.m11", "--depth", "2"],
+    ["fb-tiny-fixed.m11", "--max-states", "10", "--engine", "explicit"],
+    ["stuck-create.m11"],
+    ["fb-tiny-fixed.m11", "--placement", "candidates", "--engine", "explicit"],
+])
+def test_json_reports_follow_the_documented_schema(workdir: Path, args: list[str]) -> None:
+    import jsonschema
+
+    code, out, _ = run("verify", *args, "--format", "json")
+    assert code in (0, 1, 3)
+    data = json.loads(out)
+    jsonschema.validate(data, report_schema())
+    # the documented verdict rules are not vacuous: a violated result fails the schema
+    # once its trace length is removed
+    for i, r in enumerate(data["results"]):
+        if r["verdict"] == "violated":
+            broken = json.loads(out)
+            broken["results"][i]["trace_length"] = None
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(broken, report_schema())
