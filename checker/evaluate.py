@@ -50,14 +50,7 @@ def violation(sem: "Semantics", st: "State", prop: Property) -> str | None:
         if prop.expr is None:
             raise EvalError(f"invariant {prop.name} has no expression")
         return _invariant(sem, st, prop)
-    check = _BUILTINS[kind]
-    for d in range(sem.ndom):
-        if not prop.covers(d):
-            continue
-        w = check(sem, st, d)
-        if w is not None:
-            return w
-    return None
+    return builtin_violation(sem, st, prop)
 
 
 # ---- naming pages and regions ----------------------------------------------------------------
@@ -100,20 +93,171 @@ def where(sem: "Semantics", st: "State", frame: int) -> str:
 
 
 # ---- built-in properties ---------------------------------------------------------------------
+#
+# NOTE(findings): a built-in's verdict depends on one component of the state only (one domain,
+# a pair of domains, the failure flags or the DMA record), so `Semantics` memoises *findings*
+# per component; a finding becomes a witness text (which also names who owns the frames
+# involved, hence needs the whole state) only when a property is violated.
+
+Finding = tuple[Any, ...]
+
+PER_DOMAIN = frozenset({
+    PropertyKind.IPA_EQ_PA, PropertyKind.NO_IPA_OVERLAP, PropertyKind.RAM_IN_HOST_RAM,
+    PropertyKind.NO_FRAME_SHARED,
+})
 
 
-def _ipa_eq_pa(sem: "Semantics", st: "State", d: int) -> str | None:
-    dom = st[DOM0 + d]
-    if dom is None or not sem.model.domains[d].wants_direct_map:
+def dom_finding(sem: "Semantics", kind: PropertyKind, dom: Any, d: int) -> Finding | None:
+    """What is wrong with one alive domain for a per-domain property, or None."""
+    if dom is None:
         return None
-    for ipa, mfn, _cnt in sem.p2m(dom, d):
-        if ipa != mfn:
-            name = sem.doms[d].name
-            return (
-                f"{name}: RAM page at IPA {addr(sem, ipa)} is backed by PA {addr(sem, mfn)} "
-                f"({where(sem, st, mfn)}); PA {addr(sem, ipa)}, where a device given that IPA "
-                f"lands, is {where(sem, st, ipa)}"
-            )
+    if kind is PropertyKind.IPA_EQ_PA:
+        if not sem.model.domains[d].wants_direct_map:
+            return None
+        for ipa, mfn, _cnt in sem.p2m(dom, d):
+            if ipa != mfn:
+                return ("ipa", ipa, mfn)
+        return None
+    if kind is PropertyKind.NO_IPA_OVERLAP:
+        return _ipa_overlap(sem, dom, d)
+    if kind is PropertyKind.RAM_IN_HOST_RAM:
+        if not dom[D_DIRECT]:
+            return None
+        outside = ex.difference(sem.ram_range(dom, d), sem.host_ram)
+        if outside:
+            return ("range", outside[0][0])
+        outside = ex.difference(sem.mapped_frames(dom), sem.host_ram)
+        return ("backing", outside[0][0]) if outside else None
+    if kind is PropertyKind.NO_FRAME_SHARED:
+        return _frames_self(sem, dom, d)
+    raise ValueError(f"{kind.value} is not a per-domain property")
+
+
+def pair_finding(sem: "Semantics", a: Any, b: Any) -> Finding | None:
+    """no_frame_shared between two alive domains: a frame owned, or mapped as RAM, by both."""
+    if a is None or b is None:
+        return None
+    both = ex.intersection(a[D_OWNED], b[D_OWNED])
+    if both:
+        return ("owned", both[0][0])
+    twice = ex.intersection(sem.mapped_frames(a), sem.mapped_frames(b))
+    return ("mapped", twice[0][0]) if twice else None
+
+
+def failed_finding(kind: PropertyKind, failed: Any, d: int) -> Finding | None:
+    op = "create" if kind is PropertyKind.CREATE_SUCCEEDS else "balloon_in"
+    return (op,) if (op, d) in failed else None
+
+
+def dma_finding(bad: Any, d: int) -> Finding | None:
+    return tuple(bad[1:]) if bad is not None and bad[0] == d else None
+
+
+def _ipa_overlap(sem: "Semantics", dom: Any, d: int) -> Finding | None:
+    ram = sem.ram_range(dom, d)
+    mmio = list(sem.model.domains[d].passthrough)
+    wins = _windows(sem, bool(dom[D_DIRECT]))
+    for group, label in ((mmio, "passthrough"), (wins, "window")):
+        for r in group:
+            hit = ex.intersection(ram, _frames_of(sem, r))
+            if hit:
+                return ("ram", hit[0][0], label, r.name, r.base, r.end, _span(sem, ram))
+    for m in mmio:
+        for w in wins:
+            if m.overlaps(w):
+                return ("mmio", m.name, m.base, m.end, w.name, w.base, w.end)
+    return None
+
+
+def _frames_self(sem: "Semantics", dom: Any, d: int) -> Finding | None:
+    owned = dom[D_OWNED]
+    p2m = sem.p2m(dom, d)
+    for ipa, mfn, cnt in p2m:
+        stray = ex.difference(((mfn, cnt),), owned)
+        if stray:
+            pa = stray[0][0]
+            return ("stray", ipa + pa - mfn, pa)
+    seen: Extents = ()
+    for ipa, mfn, cnt in p2m:
+        again = ex.intersection(seen, ((mfn, cnt),))
+        if again:
+            pa = again[0][0]
+            return ("twice", ipa + pa - mfn, pa)
+        seen = ex.union(seen, ((mfn, cnt),))
+    return None
+
+
+def witness(sem: "Semantics", st: "State", kind: PropertyKind, d: int, f: Finding,
+            other: int | None = None) -> str:
+    """The text of a finding: page, IPA and PA in hex, the region and owner it hit."""
+    name = sem.doms[d].name
+    tag = f[0]
+    if kind is PropertyKind.IPA_EQ_PA:
+        _, ipa, mfn = f
+        return (
+            f"{name}: RAM page at IPA {addr(sem, ipa)} is backed by PA {addr(sem, mfn)} "
+            f"({where(sem, st, mfn)}); PA {addr(sem, ipa)}, where a device given that IPA "
+            f"lands, is {where(sem, st, ipa)}"
+        )
+    if kind is PropertyKind.NO_IPA_OVERLAP:
+        if tag == "ram":
+            _, ipa, label, rname, base, end, ram = f
+            return (f"{name}: RAM page at IPA {addr(sem, ipa)} (RAM IPA {ram}) overlaps "
+                    f"{label} '{rname}' [{base:#x}, {end:#x})")
+        _, mname, mb, me, wname, wb, we = f
+        return (f"{name}: passthrough '{mname}' [{mb:#x}, {me:#x}) overlaps window "
+                f"'{wname}' [{wb:#x}, {we:#x}) at IPA {max(mb, wb):#x}")
+    if kind is PropertyKind.RAM_IN_HOST_RAM:
+        fr = f[1]
+        if tag == "range":
+            return (f"{name}: RAM page at IPA {addr(sem, fr)} == PA {addr(sem, fr)} is not "
+                    f"host RAM ({region_at(sem, fr)})")
+        return (f"{name}: RAM is backed by PA {addr(sem, fr)}, which is not host RAM "
+                f"({region_at(sem, fr)})")
+    if kind is PropertyKind.NO_FRAME_SHARED:
+        if other is not None:
+            pa = f[1]
+            verb = "owned" if tag == "owned" else "mapped as RAM"
+            return (f"PA {addr(sem, pa)} ({region_at(sem, pa)}) is {verb} by both {name} and "
+                    f"{sem.doms[other].name}")
+        _, ipa, pa = f
+        if tag == "stray":
+            return (f"{name}: RAM page at IPA {addr(sem, ipa)} maps PA {addr(sem, pa)}, "
+                    f"which it does not own ({where(sem, st, pa)})")
+        return (f"{name}: PA {addr(sem, pa)} ({region_at(sem, pa)}) is mapped twice as RAM, "
+                f"once at IPA {addr(sem, ipa)}")
+    if kind is PropertyKind.DMA_REACHES_INTENDED:
+        ipa, intended, reached = f
+        return (
+            f"{name}: DMA to the buffer at IPA {addr(sem, ipa)} should reach PA "
+            f"{addr(sem, intended)} but reached PA {addr(sem, reached)} "
+            f"({where(sem, st, reached)})"
+        )
+    what = ("no free naturally aligned block / frames for its RAM" if tag == "create"
+            else "the frames it needs back are not available")
+    return f"{tag} {name} failed: {what}"
+
+
+def builtin_violation(sem: "Semantics", st: "State", prop: Property) -> str | None:
+    """A built-in property on a decoded state, without memoisation."""
+    kind = prop.kind
+    covered = [d for d in range(sem.ndom) if prop.covers(d)]
+    for d in covered:
+        if kind in PER_DOMAIN:
+            f = dom_finding(sem, kind, st[DOM0 + d], d)
+        elif kind is PropertyKind.DMA_REACHES_INTENDED:
+            f = dma_finding(st[DMA_BAD], d)
+        else:
+            f = failed_finding(kind, st[FAILED], d)
+        if f is not None:
+            return witness(sem, st, kind, d, f)
+    if kind is PropertyKind.NO_FRAME_SHARED:
+        for d in covered:
+            for e in range(sem.ndom):
+                if e != d:
+                    f = pair_finding(sem, st[DOM0 + d], st[DOM0 + e])
+                    if f is not None:
+                        return witness(sem, st, kind, d, f, other=e)
     return None
 
 
@@ -132,135 +276,12 @@ def _frames_of(sem: "Semantics", r: Region) -> Extents:
     return ex.single(lo, hi - lo)
 
 
-def _no_ipa_overlap(sem: "Semantics", st: "State", d: int) -> str | None:
-    dom = st[DOM0 + d]
-    if dom is None:
-        return None
-    name = sem.doms[d].name
-    ram = sem.ram_range(dom, d)
-    mmio = list(sem.model.domains[d].passthrough)
-    wins = _windows(sem, bool(dom[D_DIRECT]))
-    for group, label in ((mmio, "passthrough"), (wins, "window")):
-        for r in group:
-            hit = ex.intersection(ram, _frames_of(sem, r))
-            if hit:
-                ipa = hit[0][0]
-                return (
-                    f"{name}: RAM page at IPA {addr(sem, ipa)} (RAM IPA {_span(sem, ram)}) "
-                    f"overlaps {label} '{r.name}' [{r.base:#x}, {r.end:#x})"
-                )
-    for m in mmio:
-        for w in wins:
-            if m.overlaps(w):
-                return (
-                    f"{name}: passthrough '{m.name}' [{m.base:#x}, {m.end:#x}) overlaps "
-                    f"window '{w.name}' [{w.base:#x}, {w.end:#x}) at IPA "
-                    f"{max(m.base, w.base):#x}"
-                )
-    return None
-
-
 def _span(sem: "Semantics", ext: Extents) -> str:
     if not ext:
         return "none"
     return ", ".join(f"[{addr(sem, s)}, {addr(sem, s + c)})" for s, c in ext[:3]) + (
         ", ..." if len(ext) > 3 else ""
     )
-
-
-def _dma(sem: "Semantics", st: "State", d: int) -> str | None:
-    bad = st[DMA_BAD]
-    if bad is None or bad[0] != d:
-        return None
-    _, ipa, intended, reached = bad
-    return (
-        f"{sem.doms[d].name}: DMA to the buffer at IPA {addr(sem, ipa)} should reach PA "
-        f"{addr(sem, intended)} but reached PA {addr(sem, reached)} ({where(sem, st, reached)})"
-    )
-
-
-def _failed(op: str) -> Any:
-    def check(sem: "Semantics", st: "State", d: int) -> str | None:
-        if (op, d) in st[FAILED]:
-            what = "no free naturally aligned block / frames for its RAM" if op == "create" else (
-                "the frames it needs back are not available")
-            return f"{op} {sem.doms[d].name} failed: {what}"
-        return None
-
-    return check
-
-
-def _no_frame_shared(sem: "Semantics", st: "State", d: int) -> str | None:
-    dom = st[DOM0 + d]
-    if dom is None:
-        return None
-    name = sem.doms[d].name
-    owned = dom[D_OWNED]
-    p2m = sem.p2m(dom, d)
-    for ipa, mfn, cnt in p2m:
-        stray = ex.difference(((mfn, cnt),), owned)
-        if stray:
-            pa = stray[0][0]
-            return (
-                f"{name}: RAM page at IPA {addr(sem, ipa + pa - mfn)} maps PA {addr(sem, pa)}, "
-                f"which it does not own ({where(sem, st, pa)})"
-            )
-    seen: Extents = ()
-    for ipa, mfn, cnt in p2m:
-        again = ex.intersection(seen, ((mfn, cnt),))
-        if again:
-            pa = again[0][0]
-            return (
-                f"{name}: PA {addr(sem, pa)} ({region_at(sem, pa)}) is mapped twice as RAM, "
-                f"once at IPA {addr(sem, ipa + pa - mfn)}"
-            )
-        seen = ex.union(seen, ((mfn, cnt),))
-    for e in range(sem.ndom):
-        other = st[DOM0 + e]
-        if e == d or other is None:
-            continue
-        both = ex.intersection(owned, other[D_OWNED])
-        if both:
-            pa = both[0][0]
-            return (
-                f"PA {addr(sem, pa)} ({region_at(sem, pa)}) is owned by both {name} and "
-                f"{sem.doms[e].name}"
-            )
-        twice = ex.intersection(seen, sem.mapped_frames(other))
-        if twice:
-            pa = twice[0][0]
-            return (
-                f"PA {addr(sem, pa)} ({region_at(sem, pa)}) is mapped as RAM by both {name} "
-                f"and {sem.doms[e].name}"
-            )
-    return None
-
-
-def _ram_in_host_ram(sem: "Semantics", st: "State", d: int) -> str | None:
-    dom = st[DOM0 + d]
-    if dom is None or not dom[D_DIRECT]:
-        return None
-    name = sem.doms[d].name
-    outside = ex.difference(sem.ram_range(dom, d), sem.host_ram)
-    if outside:
-        f = outside[0][0]
-        return f"{name}: RAM page at IPA {addr(sem, f)} == PA {addr(sem, f)} is not host RAM ({region_at(sem, f)})"
-    outside = ex.difference(sem.mapped_frames(dom), sem.host_ram)
-    if outside:
-        f = outside[0][0]
-        return f"{name}: RAM is backed by PA {addr(sem, f)}, which is not host RAM ({region_at(sem, f)})"
-    return None
-
-
-_BUILTINS: dict[PropertyKind, Any] = {
-    PropertyKind.IPA_EQ_PA: _ipa_eq_pa,
-    PropertyKind.NO_IPA_OVERLAP: _no_ipa_overlap,
-    PropertyKind.DMA_REACHES_INTENDED: _dma,
-    PropertyKind.CREATE_SUCCEEDS: _failed("create"),
-    PropertyKind.BALLOON_IN_SUCCEEDS: _failed("balloon_in"),
-    PropertyKind.NO_FRAME_SHARED: _no_frame_shared,
-    PropertyKind.RAM_IN_HOST_RAM: _ram_in_host_ram,
-}
 
 
 # ---- user invariants -------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The one reference semantics (docs/semantics.md): states, actions, the step function.
 
-NOTE(state-layout): a `State` is a flat tuple, hashable and cheap to compare:
+NOTE(state-layout): a *view* of a state is a flat tuple
 
     (pc, count, next_id, failed, dma_bad, free, dom_0, dom_1, ...)
 
@@ -13,6 +13,16 @@ NOTE(state-layout): a `State` is a flat tuple, hashable and cheap to compare:
   direct-mapped domain (empty otherwise, NOTE(opaque-p2m)), owned the frames it owns, grants
   the sorted `(ipa, mfn, frontend)` grant mappings. Every address is a frame number.
 
+A `State` is the same tuple with every component from `failed` on replaced by a small int: the
+component is hash-consed in a table of its `Semantics` (NOTE(hash-consing)). So a state is a
+dozen small ints, cheap to hash and to store by the million; it means something only to the
+`Semantics` object that made it (`state_to_json` is the portable form, `view` the readable one).
+
+NOTE(memo): an operation's outcome depends on a few components only (its domain, the free
+heap, ...), so `successors` memoises, per operation and per those components, the list of
+(action, components changed); a state's successors are then a few dict look-ups and tuple
+copies. Property verdicts are memoised the same way (NOTE(findings) in evaluate.py).
+
 An `Action` is `(op_index, op, choices)`; `choices` is a tuple of `(name, value)` pairs whose
 value is an int or a frame set (extents).
 """
@@ -21,10 +31,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from operator import itemgetter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Union
 
+from checker import evaluate
 from checker import extents as ex
 from checker import placement as pl
 from checker.extents import Extents, P2m
@@ -43,16 +55,19 @@ from checker.model import (
     Step,
 )
 
-State = tuple[Any, ...]
+State = tuple[int, ...]
+View = tuple[Any, ...]
 DomState = tuple[int, bool, int, P2m, Extents, tuple[tuple[int, int, int], ...]]
 ChoiceValue = Union[int, Extents]
 Choices = tuple[tuple[str, ChoiceValue], ...]
 
-PC, COUNT, NEXT_ID, FAILED, DMA_BAD, FREE, DOM0 = range(7)
+PC, COUNT, NEXT_ID, FAILED, DMA_BAD, FREE, DOM0 = range(7)  # slots of a view
+SD0 = 5  # slot of domain 0 in a state (a state has no `free` slot)
 D_ID, D_DIRECT, D_RAMBASE, D_RAM, D_OWNED, D_GRANTS = range(6)
 
 EXACT_HEAP_FRAMES = 64  # `auto` enumerates exactly up to this many heap frames ...
 EXACT_MAX_SUBSETS = 1 << 16  # ... when no frame request has more subsets than this
+MEMO_LIMIT = 1 << 20  # memoised effects kept before the table is emptied
 GUEST_RAM0_BASE = 0x40000000  # xen/include/public/arch-arm.h, the default rambase
 
 
@@ -68,6 +83,9 @@ class Action(NamedTuple):
     op_index: int
     op: Op
     choices: Choices
+
+
+Effect = tuple[Action, tuple[tuple[int, int], ...]]
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,7 @@ class Semantics:
             sorted({d.order for d in self.doms if d.direct_decl is not DirectMap.NONE and not d.static})
         )
         self._init_scenario()
+        self.has_grants = any(op.kind is OpKind.GRANT for op in self.ops)
         self.placement = self._resolve_placement(placement)
         self.guest_mode = pl.EXACT if self.placement == pl.EXACT else pl.CANDIDATES
         self.exact = self.placement == pl.EXACT or (
@@ -140,6 +159,10 @@ class Semantics:
             self._symmetric_groups() if symmetry else ()
         )
         self._perms = self._group_permutations()
+        if self.has_grants and self.symmetric_groups and not self._perms:
+            self.symmetric_groups = ()  # too many permutations to canonicalise grants between
+        self._members = frozenset(d for g in self.symmetric_groups for d in g)
+        self._init_memo()
         self._subset_cache: dict[tuple[Extents, int], list[Extents]] = {}
         self._block_cache: dict[tuple[Extents, int], list[int]] = {}
 
@@ -282,9 +305,51 @@ class Semantics:
     # ---- views of a state -----------------------------------------------------------------
 
     def initial(self) -> State:
-        return (self._norm_pc(0), 0, 1 if self.track_ids else 0, (), None, self.heap) + (
+        view = (self._norm_pc(0), 0, 1 if self.track_ids else 0, (), None, self.heap) + (
             None,
         ) * self.ndom
+        return self.encode(view)
+
+    def _intern(self, value: Any) -> int:
+        i = self._ids.get(value)
+        if i is None:
+            i = len(self._vals)
+            self._ids[value] = i
+            self._vals.append(value)
+        return i
+
+    def encode(self, view: View) -> State:
+        """The state of a view (NOTE(hash-consing)); `free` is dropped, it is derived."""
+        intern = self._intern
+        return (view[PC], view[COUNT], view[NEXT_ID], intern(view[FAILED]),
+                intern(view[DMA_BAD])) + tuple(intern(v) for v in view[DOM0:])
+
+    def view(self, state: State) -> View:
+        """The readable form of a state: every component as a value (NOTE(state-layout))."""
+        vals = self._vals
+        return (state[PC], state[COUNT], state[NEXT_ID], vals[state[FAILED]],
+                vals[state[DMA_BAD]], vals[self._free_id(state)]) + tuple(
+                    vals[i] for i in state[SD0:])
+
+    def _free_id(self, state: State) -> int:
+        """The free heap of a state: the heap minus every domain's frames.
+
+        Memoised as a chain, heap -> minus dom_0 -> minus dom_1 ..., each link keyed by
+        (free so far, domain component), so the links are shared between states.
+        """
+        memo = self._free_memo
+        free = self._heap_id
+        for i in state[SD0:]:
+            if i:
+                key = (free, i)
+                got = memo.get(key)
+                if got is None:
+                    if len(memo) >= MEMO_LIMIT:
+                        memo.clear()
+                    got = memo[key] = self._intern(
+                        ex.difference(self._vals[free], self._vals[i][D_OWNED]))
+                free = got
+        return free
 
     def ram_range(self, dom: DomState, d: int) -> Extents:
         """The IPA frames the guest is told are its RAM."""
@@ -322,7 +387,7 @@ class Semantics:
         owned: Extents = dom[D_OWNED]
         return owned
 
-    def _pool(self, st: State, dom: DomState | None, d: int) -> Extents:
+    def _pool(self, st: View, dom: DomState | None, d: int) -> Extents:
         """Where a domain's new frames come from: its unused static memory, else the heap."""
         info = self.doms[d]
         if info.static:
@@ -338,7 +403,7 @@ class Semantics:
 
     # ---- choice enumeration (successors) or validation (apply) ------------------------------
 
-    def _frames_hints(self, st: State) -> list[Extents]:
+    def _frames_hints(self, st: View) -> list[Extents]:
         """Frames an adversary would take first (candidates only): the holes of 1:1 domains."""
         hints: list[Extents] = []
         for d, info in enumerate(self.doms):
@@ -351,7 +416,7 @@ class Semantics:
         return hints
 
     def _pick_frames(
-        self, st: State, pool: Extents, n: int, rec: dict[str, ChoiceValue] | None,
+        self, st: View, pool: Extents, n: int, rec: dict[str, ChoiceValue] | None,
         name: str, guest: bool,
     ) -> list[Extents]:
         """Frame sets of size n from `pool` to try; with `rec`, the recorded one, validated."""
@@ -383,7 +448,7 @@ class Semantics:
         hints = self._frames_hints(st) if mode == pl.CANDIDATES and not guest else []
         return pl.frame_choices(pool, n, mode, self.max_order, self.direct_orders, hints)
 
-    def _pick_block(self, st: State, order: int, rec: dict[str, ChoiceValue] | None,
+    def _pick_block(self, st: View, order: int, rec: dict[str, ChoiceValue] | None,
                     d: int) -> list[int]:
         free: Extents = st[FREE]
         if rec is not None:
@@ -433,8 +498,8 @@ class Semantics:
 
     # ---- operations -----------------------------------------------------------------------
 
-    def _fail(self, st: State, base: list[Any], what: str, d: int,
-              choices: Choices) -> Iterator[tuple[Choices, State]]:
+    def _fail(self, st: View, base: list[Any], what: str, d: int,
+              choices: Choices) -> Iterator[tuple[Choices, View]]:
         """A failed operation: recorded only if a property observes it (docs/semantics.md)."""
         observed = (self.obs_create if what == "create" else self.obs_balloon_in)[d]
         new = list(base)
@@ -450,8 +515,8 @@ class Semantics:
         if changed:
             yield choices, tuple(new)
 
-    def _op_create(self, st: State, base: list[Any], op: Op,
-                   rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, State]]:
+    def _op_create(self, st: View, base: list[Any], op: Op,
+                   rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, View]]:
         d = op.domain
         if st[DOM0 + d] is not None:
             return
@@ -506,8 +571,8 @@ class Semantics:
             new[slot] = (nid, False, info.rambase, (), fs, ())
             yield (("frames", fs),), tuple(new)
 
-    def _op_destroy(self, st: State, base: list[Any], op: Op,
-                    rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, State]]:
+    def _op_destroy(self, st: View, base: list[Any], op: Op,
+                    rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, View]]:
         d = op.domain
         dom = st[DOM0 + d]
         if dom is None:
@@ -522,7 +587,7 @@ class Semantics:
                 new[DOM0 + e] = other[:D_GRANTS] + (grants,)
         yield (), tuple(new)
 
-    def _balloon_out_one(self, st: State, new: list[Any], d: int, dom: DomState, n: int,
+    def _balloon_out_one(self, st: View, new: list[Any], d: int, dom: DomState, n: int,
                          rec: dict[str, ChoiceValue] | None,
                          name: str) -> Iterator[tuple[Choices, DomState]]:
         """Balloon out n pages of `dom` into `new` (FREE updated); yields (choices, new dom)."""
@@ -543,8 +608,8 @@ class Semantics:
             new[FREE] = self._release(free, fs, d)
             yield ((name, fs),), (dom[0], dom[1], dom[2], (), ex.difference(owned, fs), dom[5])
 
-    def _op_balloon_out(self, st: State, base: list[Any], op: Op,
-                        rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, State]]:
+    def _op_balloon_out(self, st: View, base: list[Any], op: Op,
+                        rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, View]]:
         d = op.domain
         dom = st[DOM0 + d]
         if dom is None:
@@ -555,8 +620,8 @@ class Semantics:
             new[DOM0 + d] = ndom
             yield choices, tuple(new)
 
-    def _op_balloon_in(self, st: State, base: list[Any], op: Op,
-                       rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, State]]:
+    def _op_balloon_in(self, st: View, base: list[Any], op: Op,
+                       rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, View]]:
         d = op.domain
         dom = st[DOM0 + d]
         if dom is None:
@@ -619,8 +684,8 @@ class Semantics:
             new[slot] = (dom[0], True, dom[2], ram, owned, dom[5])
             yield choice, tuple(new)
 
-    def _op_grant(self, st: State, base: list[Any], op: Op,
-                  rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, State]]:
+    def _op_grant(self, st: View, base: list[Any], op: Op,
+                  rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, View]]:
         f, b = op.domain, op.peer
         if b is None or b == f:
             return
@@ -669,8 +734,8 @@ class Semantics:
                     new[DOM0 + b] = ndom[:D_GRANTS] + (grants,)
                     yield (("frame", fr),) + pre_choice + (("ipa", ipa),), tuple(new)
 
-    def _op_unmap(self, st: State, base: list[Any], op: Op,
-                  rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, State]]:
+    def _op_unmap(self, st: View, base: list[Any], op: Op,
+                  rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, View]]:
         b = op.domain
         dom = st[DOM0 + b]
         if dom is None or not dom[D_GRANTS]:
@@ -681,8 +746,8 @@ class Semantics:
             new[DOM0 + b] = dom[:D_GRANTS] + (tuple(g for g in grants if g[0] != ipa),)
             yield (("ipa", ipa),), tuple(new)
 
-    def _op_dma(self, st: State, base: list[Any], op: Op,
-                rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, State]]:
+    def _op_dma(self, st: View, base: list[Any], op: Op,
+                rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, View]]:
         d = op.domain
         dom = st[DOM0 + d]
         info = self.doms[d]
@@ -712,20 +777,266 @@ class Semantics:
 
     # ---- the step function ----------------------------------------------------------------
 
-    def _run(self, st: State, oi: int,
-             rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, State]]:
+    def _reads(self, op: Op) -> tuple[int, ...]:
+        """The view slots an operation's outcome depends on (all it may change among them)."""
+        doms = tuple(range(DOM0, DOM0 + self.ndom))
+        everything = (NEXT_ID, FAILED, DMA_BAD, FREE) + doms
+        k = op.kind
+        d = DOM0 + op.domain
+        cand = self.placement == pl.CANDIDATES  # candidates look at every domain (hints)
+        if k is OpKind.CREATE:
+            return everything if cand else (NEXT_ID, FAILED, FREE, d)
+        # Releasing frames changes the (derived) free heap but does not depend on it.
+        if k is OpKind.DESTROY:
+            return doms if self.has_grants else (d,)
+        if k is OpKind.BALLOON_OUT:
+            return (d,)
+        if k is OpKind.BALLOON_IN:
+            return everything if cand else (FAILED, FREE, d)
+        if k is OpKind.GRANT:
+            return (d,) if op.peer is None else (d, DOM0 + op.peer)
+        if k is OpKind.UNMAP:
+            return (d,)
+        return (DMA_BAD, d)
+
+    def _init_memo(self) -> None:
+        self._ids: dict[Any, int] = {None: 0}
+        self._vals: list[Any] = [None]
+        self._memo: dict[tuple[Any, ...], list[Effect]] = {}
+        self._free_memo: dict[tuple[int, int], int] = {}
+        self._heap_id = self._intern(self.heap)
+        self._tgt: dict[tuple[int, int, int], tuple[int, int]] = {}
+        self._reads_of = tuple(self._reads(op) for op in self.ops)
+        self._needs_free = tuple(FREE in r for r in self._reads_of)
+        # the state slots behind the view slots read (FREE is not stored: see _free_id)
+        self._getters = tuple(
+            itemgetter(*[(i - 1 if i >= DOM0 else i) for i in r if i != FREE])
+            for r in self._reads_of
+        )
+        self._fmemo: dict[tuple[Any, ...], Any] = {}
+        self._dead_only = tuple(
+            SD0 + op.domain if op.kind is OpKind.CREATE else 0 for op in self.ops
+        )
+        self._alive_only = tuple(
+            0 if op.kind is OpKind.CREATE else SD0 + op.domain for op in self.ops
+        )
+        self.self_check = False  # tests: check each computed effect against the derived heap
+        # NOTE(alloc-fast-path): a balloon_in that takes any free frames (a domain that is not
+        # 1:1, or release_any) has choices that depend on the free heap only and a result that
+        # depends on the domain and the frames taken only; memoising the two halves apart
+        # keeps the tables small where one table keyed by both would miss nearly every time.
+        self._fast_bin = tuple(
+            op.kind is OpKind.BALLOON_IN and not self.doms[op.domain].static
+            and self.placement != pl.CANDIDATES
+            for op in self.ops
+        )
+        self._fast_create = tuple(
+            op.kind is OpKind.CREATE and not self.doms[op.domain].static
+            and self.doms[op.domain].direct_decl in (DirectMap.NONE, DirectMap.HOOK)
+            and self.placement != pl.CANDIDATES
+            for op in self.ops
+        )
+        self._born: dict[tuple[int, int, int], tuple[Action, int]] = {}
+        self._tpl: dict[tuple[int, int], list[int] | None] = {}
+        self._opts: dict[tuple[int, int], list[tuple[int, Extents]]] = {}
+        self._grow: dict[tuple[int, int, int, int], tuple[Action, int]] = {}
+
+    def _effects(self, state: State, oi: int) -> list[Effect]:
+        """Every outcome of op `oi` in `state` as (action, changed state slots)."""
+        view = self.view(state)
         op = self.ops[oi]
-        base = list(st)
-        base[PC], base[COUNT] = self._target(st[PC], st[COUNT], oi)
-        return self._dispatch[op.kind](self, st, base, op, rec)
+        reads = self._reads_of[oi]
+        out: list[Effect] = []
+        for choices, nv in self._dispatch[op.kind](self, view, list(view), op, None):
+            patch: list[tuple[int, int]] = []
+            if nv[NEXT_ID] != view[NEXT_ID]:
+                patch.append((NEXT_ID, nv[NEXT_ID]))
+            for i in (FAILED, DMA_BAD, *range(DOM0, len(nv))):
+                if nv[i] is view[i]:
+                    continue
+                if i not in reads:
+                    raise AssertionError(f"{self._labels[oi]} changed a slot it does not read")
+                v = self._intern(nv[i])
+                if v != state[i - 1 if i >= DOM0 else i]:
+                    patch.append((i - 1 if i >= DOM0 else i, v))
+            if self.self_check:
+                self._check_free(nv)
+            out.append((Action(oi, op, choices), tuple(patch)))
+        return out
+
+    def _template(self, oi: int, dom_id: int) -> list[int] | None:
+        """NOTE(alloc-fast-path): the IPA runs a balloon_in may fill ([-1] for a domain that
+        is not 1:1, [] when none), or None when its frames do not come from the free heap."""
+        key = (oi, dom_id)
+        if key in self._tpl:
+            return self._tpl[key]
+        dom = self._vals[dom_id]
+        op = self.ops[oi]
+        d = op.domain
+        tpl: list[int] | None
+        if dom[D_DIRECT]:
+            if self.balloon is not BalloonMode.RELEASE_ANY:
+                tpl = None
+            else:
+                tpl = self._pick_ipa(self.ballooned(dom, d), op.pages, None)
+        else:
+            tpl = [-1] if ex.count(self.ballooned(dom, d)) >= op.pages else []
+        self._tpl[key] = tpl
+        return tpl
+
+    def _create_template(self, oi: int, nid: int, failed: int) -> bool | None:
+        """NOTE(alloc-fast-path) for the create of a domain that is not 1:1: None when not
+        enabled (failure recorded), False when the general path must decide (it would be 1:1
+        with this id), True when its frames are any n free frames."""
+        d = self.ops[oi].domain
+        if ("create", d) in self._vals[failed]:
+            return None
+        info = self.doms[d]
+        return not (info.direct_decl is DirectMap.HOOK and nid == info.hook_id)
+
+    def _newborn(self, oi: int, nid: int, fs_id: int, fs: Extents) -> tuple[Action, int]:
+        d = self.ops[oi].domain
+        action = Action(oi, self.ops[oi], (("frames", fs),))
+        if len(self._born) >= MEMO_LIMIT:
+            self._born.clear()
+        got = self._born[(oi, nid, fs_id)] = (
+            action, self._intern((nid, False, self.doms[d].rambase, (), fs, ())))
+        return got
+
+    def _options(self, free: int, n: int) -> list[tuple[int, Extents]]:
+        key = (free, n)
+        got = self._opts.get(key)
+        if got is None:
+            if len(self._opts) >= MEMO_LIMIT:
+                self._opts.clear()
+            sets = pl.frame_choices(self._vals[free], n, self.placement, self.max_order)
+            got = self._opts[key] = [(self._intern(fs), fs) for fs in sets]
+        return got
+
+    def _grown(self, oi: int, dom_id: int, ipa: int, fs_id: int,
+               fs: Extents) -> tuple[Action, int]:
+        """The action and new domain of a balloon_in taking frames `fs` (at `ipa` if 1:1)."""
+        dom = self._vals[dom_id]
+        op = self.ops[oi]
+        owned = ex.union(dom[D_OWNED], fs)
+        if ipa < 0:
+            action = Action(oi, op, (("frames", fs),))
+            nd = (dom[0], False, dom[2], (), owned, dom[5])
+        else:
+            action = Action(oi, op, (("ipa", ipa), ("frames", fs)))
+            nd = (dom[0], True, dom[2], ex.p2m_add(dom[D_RAM], ipa, fs), owned, dom[5])
+        if len(self._grow) >= MEMO_LIMIT:
+            self._grow.clear()
+        got = self._grow[(oi, dom_id, ipa, fs_id)] = (action, self._intern(nd))
+        return got
+
+    def _check_free(self, nv: View) -> None:
+        free = self.heap
+        for dom in nv[DOM0:]:
+            if dom is not None:
+                free = ex.difference(free, dom[D_OWNED])
+        if free != nv[FREE]:
+            raise AssertionError(f"free heap {nv[FREE]} is not heap minus owned {free}")
 
     def successors(self, state: State) -> Iterator[tuple[Action, State]]:
         """Every enabled action and its successor, in a deterministic order."""
-        ops = self.ops
-        for oi in self._avail[state[PC]]:
-            op = ops[oi]
-            for choices, nxt in self._run(state, oi, None):
-                yield Action(oi, op, choices), nxt
+        memo = self._memo
+        getters = self._getters
+        needs_free = self._needs_free
+        dead_only = self._dead_only
+        alive_only = self._alive_only
+        pc, count = state[PC], state[COUNT]
+        fast_bin = self._fast_bin
+        fast_create = self._fast_create
+        free = -1
+        for oi in self._avail[pc]:
+            # cheap enabling tests first: no memo entry for "not alive" / "already alive"
+            slot = dead_only[oi]
+            if slot and state[slot]:
+                continue
+            slot = alive_only[oi]
+            if slot and not state[slot]:
+                continue
+            if fast_bin[oi]:
+                d_slot = alive_only[oi]
+                dom_id = state[d_slot]
+                tpl = self._template(oi, dom_id)
+                if tpl is not None:
+                    if not tpl:
+                        continue  # no ballooned-out IPA run
+                    if free < 0:
+                        free = self._free_id(state)
+                    opts = self._options(free, self.ops[oi].pages)
+                    if opts:
+                        where = self._tgt.get((pc, count, oi))
+                        if where is None:
+                            where = self._tgt[(pc, count, oi)] = self._target(pc, count, oi)
+                        npc, ncount = where
+                        grow = self._grow
+                        for ipa in tpl:
+                            for fs_id, fs in opts:
+                                got = grow.get((oi, dom_id, ipa, fs_id))
+                                if got is None:
+                                    got = self._grown(oi, dom_id, ipa, fs_id, fs)
+                                new = list(state)
+                                new[d_slot] = got[1]
+                                new[PC] = npc
+                                new[COUNT] = ncount
+                                yield got[0], tuple(new)
+                        continue
+                    # no free frames: the failure goes through the general path
+            elif fast_create[oi]:
+                nid = state[NEXT_ID]
+                made = self._create_template(oi, nid, state[FAILED])
+                if made is None:
+                    continue  # its failure is already recorded
+                if made:
+                    if free < 0:
+                        free = self._free_id(state)
+                    opts = self._options(free, self.doms[self.ops[oi].domain].pages)
+                    if opts:
+                        where = self._tgt.get((pc, count, oi))
+                        if where is None:
+                            where = self._tgt[(pc, count, oi)] = self._target(pc, count, oi)
+                        npc, ncount = where
+                        d_slot = dead_only[oi]
+                        born = self._born
+                        next_id = min(nid + 1, self.id_cap) if self.track_ids else 0
+                        for fs_id, fs in opts:
+                            got = born.get((oi, nid, fs_id))
+                            if got is None:
+                                got = self._newborn(oi, nid, fs_id, fs)
+                            new = list(state)
+                            new[d_slot] = got[1]
+                            new[NEXT_ID] = next_id
+                            new[PC] = npc
+                            new[COUNT] = ncount
+                            yield got[0], tuple(new)
+                        continue
+            if needs_free[oi]:
+                if free < 0:
+                    free = self._free_id(state)
+                key: tuple[Any, ...] = (oi, free, getters[oi](state))
+            else:
+                key = (oi, getters[oi](state))
+            eff = memo.get(key)
+            if eff is None:
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                eff = memo[key] = self._effects(state, oi)
+            if not eff:
+                continue
+            where = self._tgt.get((pc, count, oi))
+            if where is None:
+                where = self._tgt[(pc, count, oi)] = self._target(pc, count, oi)
+            npc, ncount = where
+            for action, patch in eff:
+                new = list(state)
+                for slot, value in patch:
+                    new[slot] = value
+                new[PC] = npc
+                new[COUNT] = ncount
+                yield action, tuple(new)
 
     def apply(self, state: State, action: Action) -> State:
         """Re-execute a recorded action; NotEnabled if it or one of its choices is not allowed."""
@@ -737,12 +1048,16 @@ class Semantics:
         rec = dict(action.choices)
         if len(rec) != len(action.choices):
             raise NotEnabled("a choice is given twice")
-        results = list(self._run(state, oi, rec))
+        view = self.view(state)
+        base = list(view)
+        base[PC], base[COUNT] = self._target(state[PC], state[COUNT], oi)
+        op = self.ops[oi]
+        results = list(self._dispatch[op.kind](self, view, base, op, rec))
         if not results:
             raise NotEnabled(f"'{self._labels[oi]}' is not enabled")
         for choices, nxt in results:
             if choices == tuple(action.choices):
-                return nxt
+                return self.encode(nxt)
         got = ", ".join(n for n, _ in results[0][0]) or "none"
         raise NotEnabled(f"'{self._labels[oi]}': the choices given do not match (expected: {got})")
 
@@ -758,11 +1073,66 @@ class Semantics:
 
     # ---- properties -------------------------------------------------------------------------
 
+    def _covered(self, prop: Property) -> tuple[int, ...]:
+        key = ("covered", prop.name, prop.kind, prop.domains)
+        got = self._fmemo.get(key)
+        if got is None:
+            got = self._fmemo[key] = tuple(d for d in range(self.ndom) if prop.covers(d))
+        covered: tuple[int, ...] = got
+        return covered
+
+    def _finding(self, kind: PropertyKind, d: int, slot_id: int) -> Any:
+        """The memoised finding of a per-component check (NOTE(findings))."""
+        key = (kind, d, slot_id)
+        memo = self._fmemo
+        if key in memo:
+            return memo[key]
+        value = self._vals[slot_id]
+        if kind in evaluate.PER_DOMAIN:
+            f = evaluate.dom_finding(self, kind, value, d)
+        elif kind is PropertyKind.DMA_REACHES_INTENDED:
+            f = evaluate.dma_finding(value, d)
+        else:
+            f = evaluate.failed_finding(kind, value, d)
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = f
+        return f
+
     def violation(self, state: State, prop: Property) -> str | None:
         """None when the property holds in the state, else a witness (page, IPA, PA, region)."""
-        from checker import evaluate
-
-        return evaluate.violation(self, state, prop)
+        kind = prop.kind
+        if kind is PropertyKind.INVARIANT:
+            return evaluate.violation(self, self.view(state), prop)
+        covered = self._covered(prop)
+        if kind in evaluate.PER_DOMAIN:
+            slots = [SD0 + d for d in covered]
+        elif kind is PropertyKind.DMA_REACHES_INTENDED:
+            slots = [DMA_BAD] * len(covered)
+        else:
+            slots = [FAILED] * len(covered)
+        for d, slot in zip(covered, slots):
+            f = self._finding(kind, d, state[slot])
+            if f is not None:
+                return evaluate.witness(self, self.view(state), kind, d, f)
+        if kind is PropertyKind.NO_FRAME_SHARED:
+            memo = self._fmemo
+            for d in covered:
+                a = state[SD0 + d]
+                if a == 0:
+                    continue
+                for e in range(self.ndom):
+                    b = state[SD0 + e]
+                    if e == d or b == 0:
+                        continue
+                    key = ("pair", a, b)
+                    if key in memo:
+                        f = memo[key]
+                    else:
+                        f = memo[key] = evaluate.pair_finding(self, self._vals[a], self._vals[b])
+                    if f is not None:
+                        return evaluate.witness(self, self.view(state), kind, d, f, other=e)
+        return None
 
     # ---- describing steps -------------------------------------------------------------------
 
@@ -783,6 +1153,7 @@ class Semantics:
         """What the step changed: allocations, mappings, frees, failures (addresses in hex)."""
         out: list[str] = []
         sh = self.shift
+        before, after = self.view(before), self.view(after)
         for d, info in enumerate(self.doms):
             b, a = before[DOM0 + d], after[DOM0 + d]
             name = info.name
@@ -830,6 +1201,7 @@ class Semantics:
 
     def state_to_json(self, state: State) -> dict[str, Any]:
         """Plain JSON values; every address is a frame number (multiply by the page size)."""
+        state = self.view(state)
         doms: dict[str, Any] = {}
         for d, info in enumerate(self.doms):
             dom = state[DOM0 + d]
@@ -947,7 +1319,7 @@ class Semantics:
             if grants != sorted(grants) or len({g[0] for g in grants}) != len(grants):
                 raise ValueError(f"{what}.grants: must be sorted by IPA, one per IPA")
             doms.append((did, e["direct"], rambase, ram, owned, tuple(grants)))
-        return (pc, count, next_id, tuple(sorted(failed)), bad, free) + tuple(doms)
+        return self.encode((pc, count, next_id, tuple(sorted(failed)), bad, free) + tuple(doms))
 
     def action_to_json(self, action: Action) -> dict[str, Any]:
         choices: dict[str, Any] = {}
@@ -1050,7 +1422,7 @@ class Semantics:
             perms.append(tuple(p))
         return perms
 
-    def _permute(self, st: State, p: Sequence[int]) -> State:
+    def _permute(self, st: View, p: Sequence[int]) -> View:
         new = list(st)
         if st[FAILED]:
             new[FAILED] = tuple(sorted((op, p[d]) for op, d in st[FAILED]))
@@ -1064,44 +1436,63 @@ class Semantics:
             new[DOM0 + p[d]] = dom
         return tuple(new)
 
-    def _entangled(self, st: State) -> bool:
+    def _entangled(self, st: View) -> bool:
         """Whether some grant names a member of a reduced group as its frontend."""
         for d in range(self.ndom):
             dom = st[DOM0 + d]
             if dom is not None and dom[D_GRANTS]:
                 for g in dom[D_GRANTS]:
-                    if any(g[2] in grp for grp in self.symmetric_groups):
+                    if g[2] in self._members:
                         return True
         return False
 
-    def _member_key(self, st: State, d: int) -> tuple[Any, ...]:
-        dom = st[DOM0 + d]
-        flags = tuple(op for op, e in st[FAILED] if e == d)
-        bad = st[DMA_BAD]
+    def _member_key(self, state: State, d: int) -> tuple[Any, ...]:
+        """What travels with domain d under a permutation: its component, flags, DMA record."""
+        failed = self._vals[state[FAILED]]
+        bad = self._vals[state[DMA_BAD]]
+        flags = tuple(op for op, e in failed if e == d) if failed else ()
         mine = bad[1:] if bad is not None and bad[0] == d else ()
-        return ((0,) if dom is None else (1, dom), flags, mine)
+        return (state[SD0 + d], flags, mine)
+
+    def _simple(self, state: State) -> bool:
+        """No flag, DMA record or grant ties a group member to anything: sorting suffices."""
+        if self._vals[state[FAILED]] or self._vals[state[DMA_BAD]] is not None:
+            return False
+        return not self.has_grants or not self._entangled(self.view(state))
 
     def canonical(self, state: State) -> State:
-        """The representative of the state's orbit under the reduced symmetry groups."""
+        """The representative of the state's orbit under the reduced symmetry groups.
+
+        NOTE(canonical-order): members are ordered by the hash-consing ids of their components
+        (plus the flags that travel with them); any fixed total order gives one representative
+        per orbit, and this one costs a sort of a few ints.
+        """
         if not self.symmetric_groups:
             return state
-        if self._entangled(state):
-            return min((self._permute(state, p) for p in self._perms), key=_order_key)
+        if self._simple(state):
+            new = list(state)
+            for grp in self.symmetric_groups:
+                for slot, i in zip(grp, sorted(state[SD0 + d] for d in grp)):
+                    new[SD0 + slot] = i
+            return tuple(new)
+        view = self.view(state)
+        if self.has_grants and self._entangled(view):
+            return min(self.encode(self._permute(view, p)) for p in self._perms)
         p = list(range(self.ndom))
         for grp in self.symmetric_groups:
             ranked = sorted(grp, key=lambda d: self._member_key(state, d))
             for slot, d in zip(grp, ranked):
                 p[d] = slot
-        if all(p[i] == i for i in range(self.ndom)):
-            return state
-        return self._permute(state, p)
+        return self.encode(self._permute(view, p))
 
     def orbit_size(self, state: State) -> int:
         """How many states (before reduction) the canonical state stands for."""
         if not self.symmetric_groups:
             return 1
-        if self._entangled(state):
-            return len({self._permute(state, p) for p in self._perms})
+        if self.has_grants:
+            view = self.view(state)
+            if self._entangled(view):
+                return len({self.encode(self._permute(view, p)) for p in self._perms})
         total = 1
         for grp in self.symmetric_groups:
             counts: dict[Any, int] = {}
@@ -1116,10 +1507,6 @@ class Semantics:
 
 
 _CHOICE_NAMES = frozenset({"block", "frames", "ipa", "frame", "balloon"})
-
-
-def _order_key(st: State) -> tuple[Any, ...]:
-    return tuple((0,) if x is None else (1, x) for x in st)
 
 
 def _mentions(expr: Any, names: set[str]) -> bool:
