@@ -10,7 +10,7 @@ import click
 
 from checker import model as m
 from checker.diagnostics import CheckerError, Diagnostic, Exit, render
-from checker.resolve import human, load_model_with_warnings
+from checker.resolve import Fragment, human, load_checked, load_model_with_warnings
 from checker.tables import table
 
 
@@ -19,32 +19,53 @@ def _warn(diags: tuple[Diagnostic, ...]) -> None:
         click.echo(render(d), err=True)
 
 
+def _platform(p: m.Platform) -> str:
+    banks = sum(r.size for r in p.ram)
+    return (f"platform {p.name} ({len(p.ram)} RAM bank{'s' if len(p.ram) != 1 else ''}, "
+            f"{human(banks)}, page {human(p.page_size)})")
+
+
+def _included(sources: tuple[str, ...]) -> str:
+    return f", {len(sources) - 1} included" if len(sources) > 1 else ""
+
+
+def fragment_summary(frag: Fragment) -> str:
+    """One line: what an include-only file declares."""
+    parts = [_platform(frag.platform)] if frag.platform is not None else []
+    if frag.hypervisor is not None:
+        parts.append(f"hypervisor {frag.hypervisor.name}")
+    return f"{frag.path}: ok (fragment): " + ", ".join(parts) + _included(frag.sources)
+
+
 def summary(model: m.Model) -> str:
     """One line: what the model holds."""
-    banks = sum(r.size for r in model.platform.ram)
     steps = len(model.scenario.statements)
     return (
-        f"{model.path}: ok: platform {model.platform.name} ({len(model.platform.ram)} RAM "
-        f"bank{'s' if len(model.platform.ram) != 1 else ''}, {human(banks)}, page "
-        f"{human(model.page_size)}), hypervisor {model.hypervisor.name}, "
+        f"{model.path}: ok: {_platform(model.platform)}, hypervisor {model.hypervisor.name}, "
         f"{len(model.domains)} domain{'s' if len(model.domains) != 1 else ''}, "
         f"{steps} scenario statement{'s' if steps != 1 else ''}, "
         f"{len(model.properties)} propert{'ies' if len(model.properties) != 1 else 'y'}"
-        + (f", {len(model.sources) - 1} included" if len(model.sources) > 1 else "")
+        + _included(model.sources)
     )
 
 
 def check(files: list[str]) -> int:
-    """Load every file; print one summary line per good file and every error of the bad ones."""
+    """Load every file; print one summary line per good file and every error of the bad ones.
+
+    A file that declares only a platform and/or a hypervisor is checked as an include fragment.
+    """
     errors: list[CheckerError] = []
     for path in files:
         try:
-            model, warnings = load_model_with_warnings(path)
+            loaded, warnings = load_checked(path)
         except CheckerError as exc:
             errors.append(exc)
             continue
         _warn(warnings)
-        click.echo(summary(model))
+        if isinstance(loaded, Fragment):
+            click.echo(fragment_summary(loaded))
+        else:
+            click.echo(summary(loaded))
     if not errors:
         return int(Exit.OK)
     for earlier in errors[:-1]:

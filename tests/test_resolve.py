@@ -11,7 +11,7 @@ import pytest
 
 from checker import model as m
 from checker.diagnostics import CheckerError, Diagnostic
-from checker.resolve import load_model, load_model_with_warnings
+from checker.resolve import Fragment, load_checked, load_model, load_model_with_warnings
 from tests.conftest import BASE_MODEL
 
 Write = Callable[..., str]
@@ -189,3 +189,64 @@ def test_all_errors_are_reported_together(write_m11: Write) -> None:
     assert "window `gnttab` has size zero" in msgs[0]
     assert "unknown platform region `l4_pre`" in msgs[1]
     assert "not a multiple of the page size" in msgs[2]
+
+
+PLATFORM = """platform board {
+    ram dram at 0x8000_0000 size 1G
+    mmio gicd at 0x4821_1000 size 4K
+}
+"""
+HYPERVISOR = """include "board.m11"
+
+hypervisor xen {
+    window guest_gicd at 0x0300_1000 size 4K
+    host_window gicd
+    guest_ram ram0 at 0x4000_0000 size 1G
+}
+"""
+
+
+def test_a_file_without_domains_is_a_fragment(write_m11: Write) -> None:
+    board = write_m11(PLATFORM, "board.m11")
+    frag, warnings = load_checked(board)
+    assert isinstance(frag, Fragment) and warnings == ()
+    assert frag.platform is not None and frag.platform.name == "board"
+    assert frag.hypervisor is None
+    xen = write_m11(HYPERVISOR, "xen.m11")
+    frag, _ = load_checked(xen)
+    assert isinstance(frag, Fragment) and len(frag.sources) == 2
+    assert frag.hypervisor is not None and frag.hypervisor.host_windows == ("gicd",)
+
+
+def test_a_hypervisor_fragment_alone_does_not_look_up_host_windows(write_m11: Write) -> None:
+    frag, _ = load_checked(write_m11(HYPERVISOR.replace('include "board.m11"', "")))
+    assert isinstance(frag, Fragment) and frag.platform is None
+    assert frag.hypervisor is not None and frag.hypervisor.host_windows == ("gicd",)
+
+
+def test_a_fragment_is_validated(write_m11: Write) -> None:
+    path = write_m11(PLATFORM.replace("size 4K", "size 6K"), "board.m11")
+    with pytest.raises(CheckerError) as exc:
+        load_checked(path)
+    assert [d.message for d in exc.value.diagnostics] == [
+        "the size of MMIO region `gicd` (6K) is not a multiple of the page size"]
+
+
+def test_load_model_rejects_a_fragment(write_m11: Write) -> None:
+    path = write_m11(PLATFORM, "board.m11")
+    assert messages(path) == [f"{path} is a fragment (no domain); verify a model that includes it"]
+    bad = write_m11(PLATFORM.replace("size 4K", "size 0"), "bad.m11")
+    assert messages(bad)[1:] == ["MMIO region `gicd` has size zero"]
+
+
+def test_a_complete_model_loads_the_same_through_load_checked(write_m11: Write) -> None:
+    path = write_m11(BASE_MODEL)
+    assert load_checked(path)[0] == load_model(path)
+
+
+def test_a_model_without_domain_but_with_properties_is_not_a_fragment(write_m11: Write) -> None:
+    path = write_m11(PLATFORM + HYPERVISOR.replace('include "board.m11"', "")
+                     + "property ipa_eq_pa\n")
+    with pytest.raises(CheckerError) as exc:
+        load_checked(path)
+    assert [d.message for d in exc.value.diagnostics] == ["the model declares no domain"]
