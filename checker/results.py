@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,7 +67,7 @@ class PropertyResult:
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)  # depth reached, peak memory, z3 stats...
 
-    @property
+    @builtins.property
     def trace_length(self) -> int | None:
         return len(self.trace) if self.trace is not None else None
 
