@@ -99,6 +99,7 @@ class Exploration:
     graph: nx.DiGraph | None = None
     stuck: list[str] = field(default_factory=list)
     actions: dict[str, list[Any]] = field(default_factory=dict)  # property -> action JSONs
+    store: str = "reference"  # "packed": the search ran over checker/packed.py states
 
 
 def _peak_memory_mb() -> float:
@@ -122,14 +123,24 @@ def explore(
     symmetry: bool = True,
     progress: ProgressFn | None = None,
     graph: bool | None = None,
+    packed: bool | None = None,
+    cross_check: bool = False,
 ) -> Exploration:
     """Search the state space of `sem` breadth-first, checking every property in every state.
 
     `depth` bounds the length of traces, `max_states` the number of distinct states, `timeout`
     the seconds spent (one budget for the whole search: all properties are checked in the same
     pass). `graph`: True builds the networkx graph whatever the size, False never, None (the
-    default) up to `GRAPH_LIMIT` states.
+    default) up to `GRAPH_LIMIT` states. `packed`: None (the default) searches over packed
+    states when `checker.packed.supports(sem)`, True insists on it, False never. `cross_check`
+    compares the packed successors and verdicts of every state with the reference semantics'
+    (NOTE(packed-layout)) and raises `CheckerError` (exit 4) on any difference.
     """
+    pk = _packed_form(sem, packed or cross_check)
+    if pk is not None:
+        return _explore_packed(pk, sem, properties, depth=depth, max_states=max_states,
+                               timeout=timeout, symmetry=symmetry, progress=progress,
+                               graph=graph, cross_check=cross_check)
     t0 = time.perf_counter()
     deadline = t0 + timeout if timeout is not None else None
     successors = sem.successors
@@ -236,6 +247,47 @@ def explore(
 
     seconds = time.perf_counter() - t0
     n_states = len(parent)
+    exhausted = stopped_by is None
+    unreduced: int | None = None
+    if canon is not None and exhausted and n_states <= 5_000_000:
+        unreduced = sum(sem.orbit_size(s) for s in index)
+
+    def steps_of(i: int) -> list[tuple[Any, Any, Any]]:
+        return concrete_path(sem, _path(i, parent, via), key0, canon)
+
+    return _finish(
+        sem, properties, found, steps_of, n_states=n_states, transitions=transitions, d=d,
+        seconds=seconds, stopped_by=stopped_by, fired=fired, record=record, graph=graph,
+        depth=depth, symmetric=canon is not None, unreduced=unreduced, deadlocks=deadlocks,
+        edges=(edges_src, edges_dst, edges_op),
+    )
+
+
+def _finish(
+    sem: SemanticsLike,
+    properties: Sequence[Property],
+    found: dict[str, tuple[int, str, int]],
+    steps_of: Callable[[int], list[tuple[Any, Any, Any]]],
+    *,
+    n_states: int,
+    transitions: int,
+    d: int,
+    seconds: float,
+    stopped_by: str | None,
+    fired: set[int],
+    record: bool,
+    graph: bool | None,
+    depth: int | None,
+    symmetric: bool,
+    unreduced: int | None,
+    deadlocks: list[int],
+    edges: tuple[array[int], array[int], array[int]],
+    store: str = "reference",
+) -> Exploration:
+    """Verdicts, traces, statistics and warnings of a finished search (either store)."""
+    edges_src, edges_dst, edges_op = edges
+    if stopped_by is not None and graph is None:
+        record = False
     if graph is None and n_states > GRAPH_LIMIT:
         record = False
     exhausted = stopped_by is None
@@ -246,28 +298,25 @@ def explore(
         nxgraph = _build_graph(n_states, edges_src, edges_dst, edges_op, sem, graph is True)
 
     reduced = n_states
-    unreduced: int | None = None
-    if canon is not None and exhausted and n_states <= 5_000_000:
-        unreduced = sum(sem.orbit_size(s) for s in index)
     stats: dict[str, Any] = {
         "depth_reached": d,
         "states_per_second": round(n_states / seconds, 1) if seconds > 0 else None,
         "peak_memory_mb": round(_peak_memory_mb(), 1),
-        "symmetry": canon is not None,
+        "symmetry": symmetric,
         "distinct_states": reduced,
-        "unreduced_states": unreduced if canon is not None else reduced,
+        "unreduced_states": unreduced if symmetric else reduced,
         "stopped_by": stopped_by or "exhausted",
     }
 
     labels = list(sem.op_labels())
-    counted = fired | _symmetric_siblings(sem, fired) if canon is not None else fired
+    counted = fired | _symmetric_siblings(sem, fired) if symmetric else fired
     never = [labels[k] for k in range(len(labels)) if k not in counted]
     results: list[PropertyResult] = []
     actions: dict[str, list[Any]] = {}
     for p in properties:
         if p.name in found:
             i, _witness, seen = found[p.name]
-            trace, actions[p.name] = _rebuild(sem, p, i, parent, via, key0, canon)
+            trace, actions[p.name] = _rebuild(sem, p, steps_of(i))
             results.append(
                 PropertyResult(
                     property=p.name,
@@ -314,13 +363,75 @@ def explore(
     # a state whose expansion was cut short lacks edges: traps only in a complete graph
     complete = nxgraph is not None and exhausted
     traps = _traps(nxgraph, edges_src, edges_dst, edges_op) if complete else []
-    stuck = _stuck(sem, deadlocks, parent, via, key0, canon, traps)
+    stuck = _stuck(sem, deadlocks, steps_of, traps)
     for r in results:
         if r.verdict is not Verdict.VIOLATED:
             r.warnings.extend(stuck)
     return Exploration(
         results, n_states, transitions, d, seconds, stopped_by, frozenset(fired), nxgraph, stuck,
-        actions,
+        actions, store,
+    )
+
+
+def _packed_form(sem: SemanticsLike, required: bool | None) -> Any:
+    """The packed form of `sem` when it has one (checker/packed.py), else None; an error when
+    `required` and there is none."""
+    from checker import packed
+
+    why = packed.supports(sem)
+    if why is True:
+        return packed.Packed(cast(Any, sem))
+    if required:
+        raise CheckerError([Diagnostic(f"no packed form for this model: {why}")], Exit.BAD_INPUT)
+    return None
+
+
+def _explore_packed(
+    pk: Any,
+    sem: SemanticsLike,
+    properties: Sequence[Property],
+    *,
+    depth: int | None,
+    max_states: int | None,
+    timeout: float | None,
+    symmetry: bool,
+    progress: ProgressFn | None,
+    graph: bool | None,
+    cross_check: bool,
+) -> Exploration:
+    """`explore` over packed states (checker/packed_bfs.py); traces from the reference."""
+    from checker import packed_bfs
+
+    t0 = time.perf_counter()
+    deadline = t0 + timeout if timeout is not None else None
+
+    def report(states: int, transitions: int, d: int, seconds: float) -> None:
+        assert progress is not None
+        progress(Progress(states, transitions, d, seconds))
+
+    res = packed_bfs.search(
+        pk, properties, symmetry=symmetry, depth=depth, max_states=max_states,
+        deadline=deadline, record=graph is not False,
+        graph_limit=GRAPH_LIMIT if graph is None else None, finished=_finished_fn(sem),
+        cross_check=cross_check, progress=report if progress is not None else None,
+        progress_every=PROGRESS_EVERY, progress_interval=PROGRESS_INTERVAL, t0=t0,
+    )
+    seconds = time.perf_counter() - t0
+    n_states = len(res.parent)
+    symmetric = symmetry
+    unreduced: int | None = None
+    if symmetric and res.stopped_by is None:
+        unreduced = sum(pk.orbit_size(s) for s in res.index)
+
+    def steps_of(i: int) -> list[tuple[Any, Any, Any]]:
+        return packed_bfs.packed_path(pk, res, i, symmetry)
+
+    return _finish(
+        sem, properties, res.found, steps_of, n_states=n_states, transitions=res.transitions,
+        d=res.depth, seconds=seconds, stopped_by=res.stopped_by, fired=res.fired,
+        record=res.record, graph=graph, depth=depth, symmetric=symmetric, unreduced=unreduced,
+        deadlocks=res.deadlocks, edges=(res.edges_src, res.edges_dst, res.edges_op),
+        store="packed",
     )
 
 
@@ -464,15 +575,8 @@ def _changes(sem: SemanticsLike, before: Any, action: Any, after: Any) -> tuple[
 
 
 def _rebuild(
-    sem: SemanticsLike,
-    prop: Property,
-    i: int,
-    parent: array[int],
-    via: array[int],
-    key0: Any,
-    canon: Callable[[Any], Any] | None,
+    sem: SemanticsLike, prop: Property, steps: list[tuple[Any, Any, Any]]
 ) -> tuple[Trace, list[Any]]:
-    steps = concrete_path(sem, _path(i, parent, via), key0, canon)
     final = steps[-1][2] if steps else sem.initial()
     witness = sem.violation(final, prop)
     if witness is None:
@@ -543,10 +647,7 @@ def _traps(
 def _stuck(
     sem: SemanticsLike,
     deadlocks: list[int],
-    parent: array[int],
-    via: array[int],
-    key0: Any,
-    canon: Callable[[Any], Any] | None,
+    steps_of: Callable[[int], list[tuple[Any, Any, Any]]],
     traps: list[tuple[list[int], set[int]]],
 ) -> list[str]:
     """Warnings about states where the scenario stops short of its end.
@@ -559,7 +660,7 @@ def _stuck(
     out: list[str] = []
     real = deadlocks
     if real:
-        steps = concrete_path(sem, _path(real[0], parent, via), key0, canon)
+        steps = steps_of(real[0])
         way = "; ".join(sem.action_label(a) for _s, a, _t in steps) or "the initial state"
         final = steps[-1][2] if steps else sem.initial()
         step = _pending_step(sem, final)
@@ -576,7 +677,7 @@ def _stuck(
         )
     labels = list(sem.op_labels())
     for members, lost in traps[:STUCK_EXAMPLES]:
-        steps = concrete_path(sem, _path(members[0], parent, via), key0, canon)
+        steps = steps_of(members[0])
         way = "; ".join(sem.action_label(a) for _s, a, _t in steps) or "the start"
         names = sorted({labels[o] for o in lost})
         out.append(
