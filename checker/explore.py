@@ -421,7 +421,7 @@ def _explore_packed(
     symmetric = symmetry
     unreduced: int | None = None
     if symmetric and res.stopped_by is None:
-        unreduced = sum(pk.orbit_size(s) for s in res.index)
+        unreduced = pk.unreduced(res.index)
 
     def steps_of(i: int) -> list[tuple[Any, Any, Any]]:
         return packed_bfs.packed_path(pk, res, i, symmetry)

@@ -53,6 +53,8 @@ SUPPORTED_PROPS = frozenset({
 ALIVE, F_CREATE, F_BIN, OWNED = 1, 2, 4, 3  # OWNED: the bit where the owned mask starts
 
 Entry = tuple[tuple[int, ...], tuple[int, ...] | None]  # deltas, violation bits (None: none)
+GroupEntry = tuple[tuple[int, ...], tuple[int, ...] | None, tuple[int, ...]]  # + op per delta
+WHOLE, COMP, GROW, BLOCKS, OWN = 0, 1, 2, 3, 4  # memo key kinds (`Packed.key_kind`)
 
 
 def supports(sem: Any) -> bool | str:
@@ -143,6 +145,7 @@ class Packed:
         self.props = list(sem.model.properties)
         self._dom_memo: dict[tuple[int, int], int] = {}
         self._memo: dict[tuple[int, int], dict[int, Entry]] = {}
+        self._shared: dict[Any, Any] = {}
 
     def _allocated(self, d: int) -> bool:
         mode = self.sem.doms[d].rambase_mode
@@ -272,6 +275,17 @@ class Packed:
             total *= n
         return total
 
+    def unreduced(self, states: Iterable[int]) -> int:
+        """The sum of the orbit sizes of `states` (a pair's orbit: 2 when its members differ)."""
+        if len(self.groups) == 1 and len(self.groups[0]) == 2:
+            d1, d2 = self.groups[0]
+            o1, o2, m = self.off[d1], self.off[d2], (1 << self.width[d1]) - 1
+            n = 0
+            for s in states:
+                n += 1 + ((s >> o1) & m != (s >> o2) & m)
+            return n
+        return sum(self.orbit_size(s) for s in states)
+
     # ---- properties -----------------------------------------------------------------------
 
     def dom_violations(self, d: int, c: int) -> int:
@@ -324,25 +338,78 @@ class Packed:
         return out
 
     def key_kind(self, oi: int) -> int:
-        """How op oi's memo key is made from (component c, free heap):
+        """How op oi's memo key is made from (component c, free heap) (NOTE(packed-keys)):
 
-        0: `c << H | free`; 1: `c` (destroy and balloon_out do not look at the free heap);
-        2: `class(c) << H | free` for the balloon_in of a domain that is not 1:1, whose
-        outcome (and verdicts, which for such a domain depend on its flags only) depends on
-        c only through alive, its balloon_in flag and whether it owns fewer than its pages.
+        0 (`WHOLE`): `c << H | free`; 1 (`COMP`): `c` (destroy and balloon_out do not look at
+        the free heap); 2 (`GROW`): `class(c) << H | free` for the balloon_in of a domain that
+        is not 1:1, whose outcome (and verdicts, which for such a domain depend on its flags
+        only) depends on c only through alive, its balloon_in flag and whether it owns fewer
+        than its pages; 3 (`BLOCKS`): `c << B | v` for the create of a 1:1 domain, v the bits
+        of its B aligned heap blocks that are wholly free; 4 (`OWN`): `c << H | free & own(c)`
+        for the release_same balloon_in of a 1:1 domain, own(c) its frames rambase..+pages.
         """
         op = self.sem.ops[oi]
         if op.kind in (OpKind.DESTROY, OpKind.BALLOON_OUT):
-            return 1
+            return COMP
         if op.kind is OpKind.BALLOON_IN and not self.direct[op.domain]:
-            return 2
-        return 0
+            return GROW
+        if op.kind is OpKind.CREATE and self.direct[op.domain]:
+            return BLOCKS
+        if (op.kind is OpKind.BALLOON_IN and self.direct[op.domain]
+                and self.sem.balloon is BalloonMode.RELEASE_SAME):
+            return OWN
+        return WHOLE
 
     def grow_class(self, d: int, c: int) -> int:
-        """class(c) of key kind 2: alive | balloon_in flag | 8 when it may grow."""
+        """class(c) of key kind GROW: alive | balloon_in flag | 8 when it may grow; -1 when it
+        may not grow (its balloon_in has no successor whatever is free)."""
         owned = (c >> OWNED) & self.HEAP
-        room = 8 if bin(owned).count("1") < self.sem.doms[d].pages else 0
-        return (c & (ALIVE | F_BIN)) | room
+        if not c & ALIVE or bin(owned).count("1") >= self.sem.doms[d].pages:
+            return -1
+        return (c & (ALIVE | F_BIN)) | 8
+
+    def own_mask(self, d: int, c: int) -> int:
+        """The heap frames rambase..rambase+pages-1 of alive 1:1 domain d (key kind OWN)."""
+        rb = self._rambase(d, c)
+        return self._mask(f for f in range(rb, rb + self.sem.doms[d].pages) if f in self.where)
+
+    def block_masks(self, d: int) -> list[int]:
+        """Heap masks of the aligned blocks 1:1 domain d may be created in (key kind BLOCKS)."""
+        size = 1 << self.sem.doms[d].order
+        return [self._mask(range(b, b + size)) for b in self.blocks[d]]
+
+    def key(self, kind: int, d: int, c: int, free: int) -> int:
+        """The memo key of kind `kind` (see `key_kind`); the search inlines the same."""
+        if kind == COMP:
+            return c
+        if kind == GROW:
+            g = self.grow_class(d, c)
+            return -1 if g < 0 else (g << self.H) | free
+        if kind == BLOCKS:
+            v = 0
+            for m in self.block_masks(d):
+                v = (v << 1) | (free & m == m)
+            return (c << len(self.blocks[d])) | v
+        if kind == OWN:
+            return (c << self.H) | (free & self.own_mask(d, c))
+        return (c << self.H) | free
+
+    def group_entry(self, pc: int, count: int, ois: Sequence[int], c: int,
+                    free: int) -> GroupEntry:
+        """The entries of consecutive ops `ois` of one domain, concatenated (NOTE(packed-keys))."""
+        deltas: list[int] = []
+        vbits: list[int] = []
+        ops: list[int] = []
+        share = self._shared
+        for oi in ois:
+            ds, vb = self.entry(pc, count, oi, c, free)
+            deltas.extend(share.setdefault(dl, dl) for dl in ds)
+            vbits.extend(vb if vb is not None else [0] * len(ds))
+            ops.extend([oi] * len(ds))
+        # NOTE(packed-memory): the entries share their ints and op tuples (most deltas recur
+        # across entries), which keeps the memos small beside the visited set
+        vt = share.setdefault(tuple(vbits), tuple(vbits)) if any(vbits) else None
+        return (tuple(deltas), vt, share.setdefault(tuple(ops), tuple(ops)))
 
     def entry(self, pc: int, count: int, oi: int, c: int, free: int) -> Entry:
         """The deltas of op `oi` from a state at (pc, count) whose domain component is c."""
@@ -443,9 +510,7 @@ class Packed:
         out = []
         for oi, d, off, mask, _alive, memo in self.op_table(pc, count):
             c = (s >> off) & mask
-            kk = self.key_kind(oi)
-            key = c if kk == 1 else (
-                ((self.grow_class(d, c) if kk == 2 else c) << self.H) | free)
+            key = self.key(self.key_kind(oi), d, c, free)
             e = memo.get(key)  # never stored here: the search marks fired ops as it fills memos
             if e is None:
                 e = self.entry(pc, count, oi, c, free)

@@ -19,7 +19,7 @@ from typing import Any
 
 from checker.diagnostics import CheckerError, Diagnostic, Exit, Note
 from checker.model import Property
-from checker.packed import Packed
+from checker.packed import BLOCKS, COMP, GROW, OWN, WHOLE, GroupEntry, Packed
 
 
 @dataclass
@@ -56,12 +56,14 @@ def _mismatch(pk: Packed, s: int, what: str) -> CheckerError:
     )
 
 
-def cross_check_state(pk: Packed, s: int) -> None:
-    """Compare the packed successors and verdicts of s with the reference's; fail loudly."""
+def cross_check_state(pk: Packed, s: int, succ: list[tuple[int, int]] | None = None) -> None:
+    """Compare the packed successors of s (`succ`, (op, successor) before any canonical form, as
+    the search produced them; default: `pk.successors(s)`) and its verdicts with the
+    reference's; fail loudly."""
     sem = pk.sem
     ref = pk.decode(s)
     want = Counter((a.op_index, t) for a, t in sem.successors(ref))
-    got = Counter((oi, pk.decode(t)) for oi, t in pk.successors(s))
+    got = Counter((oi, pk.decode(t)) for oi, t in (pk.successors(s) if succ is None else succ))
     if want != got:
         labels = sem.op_labels()
         missing = sorted(labels[o] for o, _ in (want - got))
@@ -108,71 +110,72 @@ def search(
     fired = res.fired
     H, HEAP = pk.H, pk.HEAP
     posmask = ((1 << (pk.pc_bits + pk.count_bits)) - 1) << pk.pc_off
-    tables: dict[int, list[tuple[Any, ...]]] = {}
+    tables: dict[int, list[Row]] = {}
     pairs = {d: g for g in (pk.groups if canon is not None else []) for d in g}
+    memos: dict[tuple[int, tuple[int, ...]], dict[int, GroupEntry]] = {}
 
-    def table(s: int) -> list[tuple[Any, ...]]:
+    def table(s: int) -> list[Row]:
         pc, count = pk.pos(s)
-        rows = []
-        for oi, d, off, mask, need, memo in pk.op_table(pc, count):
-            g = pairs.get(d)
-            sym: Any = None
-            if g is not None and len(g) == 2:
-                o1, o2 = pk.off[g[0]], pk.off[g[1]]
-                sym = (o1, o2, (1 << pk.width[g[0]]) - 1, (1 << o1) - (1 << o2))
-            elif g is not None:
-                sym = canon
-            kk = pk.key_kind(oi)
-            grow: Any = None
-            if kk == 2:
-                grow = {}
-            rows.append((oi, off, mask, 1 if need else 0, memo, sym, pc, count, kk, grow, d))
-        return rows
+        return rows_at(pk, pc, count, pairs, canon, memos)
 
+    # NOTE(packed-graph): with `graph_limit` (the automatic graph) nothing is recorded while
+    # searching; an exhausted search of at most `graph_limit` states re-expands its states
+    # afterwards (`_record_edges`), which gives the same edges in the same order.
+    res.record = record and graph_limit is None
     frontier = [key0]
     level_start = [0]
     d = 0
     transitions = 0
     next_look = progress_every
     last_report = t0
+    got: list[tuple[int, int]] | None = [] if cross_check else None
     try:
         while frontier and pending:
             probe = depth is not None and d >= depth
             nxt: list[int] = []
             append = nxt.append
             for i, s in enumerate(frontier, level_start[d]):
-                if cross_check:
-                    cross_check_state(pk, s)
                 rows = tables.get(s & posmask)
                 if rows is None:
                     rows = tables[s & posmask] = table(s)
                 free = HEAP ^ (s & HEAP)
                 n = 0
-                for oi, off, mask, need, memo, sym, pc, count, kk, grow, dom in rows:
+                for off, mask, need, memo, sym, kind, aux, ois, dom, pc, count in rows:
                     c = (s >> off) & mask
                     if (c & 1) != need:
                         continue
-                    if kk == 0:
-                        k = (c << H) | free
-                    elif kk == 1:
+                    if kind == 1:
                         k = c
-                    else:
-                        g = grow.get(c)
+                    elif kind == 4:
+                        g = aux.get(c)
                         if g is None:
-                            g = grow[c] = pk.grow_class(dom, c)
+                            g = aux[c] = pk.own_mask(dom, c)
+                        k = (c << H) | (free & g)
+                    elif kind == 0:
+                        k = (c << H) | free
+                    elif kind == 2:
+                        g = aux.get(c)
+                        if g is None:
+                            g = aux[c] = pk.grow_class(dom, c)
+                        if g < 0:
+                            continue
                         k = (g << H) | free
+                    else:
+                        k = c
+                        for m in aux:
+                            k = (k << 1) | (free & m == m)
                     e = memo.get(k)
                     if e is None:
-                        e = memo[k] = pk.entry(pc, count, oi, c, free)
-                        if e[0]:
-                            fired.add(oi)
-                    deltas, vb = e
+                        e = memo[k] = pk.group_entry(pc, count, ois, c, free)
+                        fired.update(e[2])
+                    deltas, vb, eops = e
                     if not deltas:
                         continue
-                    before = n  # transitions of s enumerated before this operation's
+                    before = n  # transitions of s enumerated before this row's
                     n += len(deltas)
                     careful = (
-                        probe or res.record or (vb is not None and any(b & pmask for b in vb))
+                        probe or res.record or got is not None
+                        or (vb is not None and any(b & pmask for b in vb))
                         or (max_states is not None and len(parent) + len(deltas) >= max_states)
                     )
                     if not careful:
@@ -205,6 +208,8 @@ def search(
                         continue
                     for x, dl in enumerate(deltas):
                         t = s + dl
+                        if got is not None:
+                            got.append((eops[x], t))
                         if canon is not None:
                             t = canon(t)
                         j = index.get(t)
@@ -232,7 +237,10 @@ def search(
                         if res.record:
                             res.edges_src.append(i)
                             res.edges_dst.append(j)
-                            res.edges_op.append(oi)
+                            res.edges_op.append(eops[x])
+                if got is not None:
+                    cross_check_state(pk, s, got)
+                    got = []
                 transitions += n
                 if n == 0 and finished is not None and len(res.deadlocks) < 10_000:
                     if not finished(pk.decode(s)):
@@ -245,8 +253,8 @@ def search(
                     if progress is not None and now - last_report >= progress_interval:
                         last_report = now
                         progress(len(parent), transitions, d, now - t0)
-                    if graph_limit is not None and res.record and len(parent) > graph_limit:
-                        _drop_graph(res)
+                    if graph_limit is not None and len(parent) > graph_limit:
+                        record = False
             if nxt:
                 d += 1
                 level_start.append(len(parent) - len(nxt))
@@ -259,12 +267,68 @@ def search(
         res.stopped_by = stop.reason
     res.transitions = transitions
     res.depth = d
+    if record and not res.record:
+        res.record = res.stopped_by is None and len(parent) <= (graph_limit or 0)
+        if res.record:
+            _record_edges(pk, res, tables, posmask, canon)
     return res
 
 
-def _drop_graph(res: Search) -> None:
-    res.record = False
-    del res.edges_src[:], res.edges_dst[:], res.edges_op[:]
+Row = tuple[Any, ...]
+_JOIN = {(COMP, COMP): COMP, (OWN, OWN): OWN, (WHOLE, WHOLE): WHOLE, (GROW, GROW): GROW,
+         (BLOCKS, BLOCKS): BLOCKS, (COMP, OWN): OWN, (OWN, COMP): OWN, (COMP, WHOLE): WHOLE,
+         (WHOLE, COMP): WHOLE, (OWN, WHOLE): WHOLE, (WHOLE, OWN): WHOLE}
+
+
+def rows_at(pk: Packed, pc: int, count: int, pairs: dict[int, tuple[int, ...]],
+            canon: Callable[[int], int] | None,
+            memos: dict[tuple[int, tuple[int, ...]], dict[int, GroupEntry]]) -> list[Row]:
+    """The rows of the search at (pc, count) (NOTE(packed-keys)): consecutive operations of one
+    domain that need the same aliveness and whose key kinds join, one memo look-up each:
+    (offset, mask, needs alive, memo, symmetry, key kind, aux, op indices, domain, pc, count)."""
+    groups: list[tuple[int, int, int, list[int]]] = []  # domain, need, kind, ops
+    for oi, d, _off, _mask, need, _memo in pk.op_table(pc, count):
+        kind = pk.key_kind(oi)
+        nd = 1 if need else 0
+        if groups and groups[-1][0] == d and groups[-1][1] == nd:
+            joined = _JOIN.get((groups[-1][2], kind))
+            if joined is not None:
+                groups[-1] = (d, nd, joined, groups[-1][3] + [oi])
+                continue
+        groups.append((d, nd, kind, [oi]))
+    rows: list[Row] = []
+    for d, need, kind, ois in groups:
+        g = pairs.get(d)
+        sym: Any = None
+        if g is not None and len(g) == 2:
+            o1, o2 = pk.off[g[0]], pk.off[g[1]]
+            sym = (o1, o2, (1 << pk.width[g[0]]) - 1, (1 << o1) - (1 << o2))
+        elif g is not None:
+            sym = canon
+        aux: Any = pk.block_masks(d) if kind == BLOCKS else {}
+        memo = memos.setdefault((pc * 4096 + count, tuple(ois)), {})
+        rows.append((pk.off[d], (1 << pk.width[d]) - 1, need, memo, sym, kind, aux, tuple(ois),
+                     d, pc, count))
+    return rows
+
+
+def _record_edges(pk: Packed, res: Search, tables: dict[int, list[Row]], posmask: int,
+                  canon: Callable[[int], int] | None) -> None:
+    """The edges of an exhausted search, state by state in discovery order (NOTE(packed-graph))."""
+    where = {s: j for j, s in enumerate(res.index)}
+    for j, s in enumerate(where):
+        free = pk.HEAP ^ (s & pk.HEAP)
+        for off, mask, need, _memo, _sym, _kind, _aux, ois, _d, pc, count in tables[s & posmask]:
+            c = (s >> off) & mask
+            if (c & 1) != need:
+                continue
+            deltas, _vb, eops = pk.group_entry(pc, count, ois, c, free)
+            for dl, oi in zip(deltas, eops):
+                t = s + dl
+                res.edges_src.append(j)
+                res.edges_dst.append(where[canon(t) if canon is not None else t])
+                res.edges_op.append(oi)
+    res.index = where
 
 
 def packed_path(pk: Packed, res: Search, i: int,
