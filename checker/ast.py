@@ -97,8 +97,11 @@ HypervisorStmt = RegionStmt | HostWindow | Allocator | BalloonStmt | NoteStmt
 
 @dataclass(frozen=True)
 class HypervisorDecl:
+    """`hypervisor NAME [extends BASE] { ... }`; `base` None when it extends nothing."""
+
     name: Name
     body: tuple[HypervisorStmt, ...]
+    base: Name | None = None
     span: Span = field(default=NOWHERE, compare=False)
 
 

@@ -167,8 +167,10 @@ class _Printer:
             self.block(0, f"platform {it.name.text}", it.span.line, it.name.span.end_line,
                        it.body, it.span.end_line)
         elif isinstance(it, ast.HypervisorDecl):
-            self.block(0, f"hypervisor {it.name.text}", it.span.line, it.name.span.end_line,
-                       it.body, it.span.end_line)
+            head, head_end = f"hypervisor {it.name.text}", it.name.span
+            if it.base is not None:
+                head, head_end = f"{head} extends {it.base.text}", it.base.span
+            self.block(0, head, it.span.line, head_end.end_line, it.body, it.span.end_line)
         elif isinstance(it, ast.DomainDecl):
             names = ", ".join(n.text for n in it.names)
             self.block(0, f"domain {names}", it.span.line, it.names[-1].span.end_line, it.body,

@@ -157,7 +157,12 @@ class _ToAst(Transformer[Token, Any]):
 
     # -- hypervisor ------------------------------------------------------------------------------
     def hypervisor(self, meta: Any, c: list[Any]) -> ast.HypervisorDecl:
-        return ast.HypervisorDecl(self._name(c[0]), tuple(c[1:]), self._span(meta))
+        base = c[1] if len(c) > 1 and isinstance(c[1], ast.Name) else None
+        body = tuple(c[2:] if base is not None else c[1:])
+        return ast.HypervisorDecl(self._name(c[0]), body, base, self._span(meta))
+
+    def hyp_extends(self, meta: Any, c: list[Token]) -> ast.Name:
+        return self._name(c[0])
 
     def window(self, meta: Any, c: list[Any]) -> ast.RegionStmt:
         return self._region("window", meta, c)
@@ -507,7 +512,15 @@ def syntax_error(p: _Parser, path: str, text: str, exc: UnexpectedInput) -> Chec
                         hints.append(Note(f"`{tok}` is a statement of a {other}"))
                         break
                 return error(f"unknown {noun} `{tok}` {place}", span, *hints)
+    if prev == "EXTENDS" and "NAME" in expected:
+        return error(f"expected the name of the hypervisor to extend, found {_show(tok)}", span)
+    if tok.type == "EXTENDS" and "LBRACE" in expected and "EXTENDS" not in expected:
+        return error(f"unexpected {_show(tok)}; expected {_expected(p, expected)}", span,
+                     Note("only a hypervisor can extend another: `hypervisor NAME extends BASE`"))
     if "NAME" in expected and tok.type == "NUMBER":
         return error(f"expected a name, found {_show(tok)}", span)
-    wanted = ", ".join(sorted(p.terminal_text(t) for t in expected))
-    return error(f"unexpected {_show(tok)}; expected {wanted}", span)
+    return error(f"unexpected {_show(tok)}; expected {_expected(p, expected)}", span)
+
+
+def _expected(p: _Parser, expected: set[str]) -> str:
+    return ", ".join(sorted(p.terminal_text(t) for t in expected))

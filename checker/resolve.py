@@ -2,7 +2,8 @@
 
 A load reads the file and its include closure (`resolve_include`), merges the declarations in
 textual order, resolves every name, converts sizes to bytes and pages, and validates: the
-platform and hypervisor (`resolve_host`), the domains (`resolve_domains`), the scenario and
+platform and hypervisor (`resolve_host`; a derived hypervisor is first put together by
+`resolve_extends`), the domains (`resolve_domains`), the scenario and
 properties (`resolve_scenario`) and invariants (`resolve_expr`). Every error found is reported at
 once in one CheckerError; warnings never stop a load (`load_model_with_warnings` returns them).
 
@@ -19,6 +20,7 @@ from checker import ast
 from checker import model as m
 from checker.diagnostics import CheckerError, Diagnostic, Note
 from checker.resolve_domains import Domains
+from checker.resolve_extends import effective_hypervisor
 from checker.resolve_host import DEFAULT_MAX_ORDER, Host, human
 from checker.resolve_include import Loaded, load_files
 from checker.resolve_scenario import Scenario
@@ -63,12 +65,12 @@ def _one(r: Host, items: list[ast.Item], kind: type, what: str, required: bool) 
 def _model(r: Host, path: str, loaded: Loaded) -> m.Model | None:
     items = loaded.items
     pdecl = _one(r, items, ast.PlatformDecl, "platform", True)
-    hdecl = _one(r, items, ast.HypervisorDecl, "hypervisor", True)
+    hdecl = effective_hypervisor(r, items, True)
     if isinstance(pdecl, ast.PlatformDecl):
         platform = r.platform(pdecl)
     else:
         platform = m.Platform("?", r.page, (), (), ())
-    if isinstance(hdecl, ast.HypervisorDecl):
+    if hdecl is not None:
         hyp = r.hypervisor(hdecl, platform)
     else:
         r.have_hypervisor = False
@@ -97,9 +99,9 @@ def _model(r: Host, path: str, loaded: Loaded) -> m.Model | None:
 def _fragment(r: Host, path: str, loaded: Loaded) -> Fragment:
     items = loaded.items
     pdecl = _one(r, items, ast.PlatformDecl, "platform", False)
-    hdecl = _one(r, items, ast.HypervisorDecl, "hypervisor", False)
+    hdecl = effective_hypervisor(r, items, False)
     platform = r.platform(pdecl) if isinstance(pdecl, ast.PlatformDecl) else None
-    hyp = r.hypervisor(hdecl, platform) if isinstance(hdecl, ast.HypervisorDecl) else None
+    hyp = r.hypervisor(hdecl, platform) if hdecl is not None else None
     return Fragment(path, tuple(loaded.sources), platform, hyp)
 
 

@@ -116,6 +116,15 @@ def test_blank_lines_kept_at_most_one_never_at_block_edges() -> None:
     )
 
 
+def test_hypervisor_extends() -> None:
+    assert fmt("hypervisor  a\n extends\n b{balloon keep_owned}") == (
+        "hypervisor a extends b {\n    balloon keep_owned\n}\n"
+    )
+    text = "hypervisor a extends b {  # derived\n    # the policy\n    allocator buddy\n}\n"
+    assert fmt(text) == text
+    assert fmt("hypervisor a extends b { }") == "hypervisor a extends b {\n}\n"
+
+
 def test_only_comments() -> None:
     assert fmt("  # a\n\n\n# b") == "# a\n\n# b\n"
 

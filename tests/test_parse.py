@@ -159,6 +159,18 @@ def test_names_with_hyphens_and_versions() -> None:
     assert dom.body[0] == ast.FrontendStmt(ast.Name("blk"), ast.Name("b"))
 
 
+def test_hypervisor_extends() -> None:
+    f = parse_text("t.m11", "hypervisor xen-4.5-any extends xen-4.5 { balloon keep_owned }\n"
+                            "hypervisor extends { }")
+    derived, plain = f.items
+    assert isinstance(derived, ast.HypervisorDecl) and isinstance(plain, ast.HypervisorDecl)
+    assert derived.name.text == "xen-4.5-any" and derived.base == ast.Name("xen-4.5")
+    assert derived.body == (ast.BalloonStmt(ast.Name("keep_owned")),)
+    assert derived.base is not None and (derived.base.span.line, derived.base.span.col) == (1, 32)
+    assert plain.name.text == "extends" and plain.base is None  # a keyword only after a name
+    assert derived != ast.HypervisorDecl(derived.name, derived.body)
+
+
 def test_keywords_are_contextual() -> None:
     f = parse_text("t.m11", "domain ram { backend memory }\nscenario { create ram }")
     dom = f.items[0]
@@ -206,6 +218,10 @@ def test_equality_ignores_spans_but_not_number_text() -> None:
         ("platform x { ram a at 12Q size 1 }", "bad numeric literal `12Q`", 1, 23),
         ("domain d { direct_map when id == x }", "expected a domain id like 1", 1, 34),
         ("invariant i: 1 +", "unexpected end of file", 1, 17),
+        ("hypervisor x extends { }", "expected the name of the hypervisor to extend, found `{`",
+         1, 22),
+        ("hypervisor x extends a b { }", "unexpected `b`; expected `{`", 1, 24),
+        ("platform p extends q { }", "unexpected `extends`; expected `{`", 1, 12),
     ],
 )
 def test_syntax_errors(text: str, message: str, line: int, col: int) -> None:

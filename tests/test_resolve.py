@@ -250,3 +250,110 @@ def test_a_model_without_domain_but_with_properties_is_not_a_fragment(write_m11:
     with pytest.raises(CheckerError) as exc:
         load_checked(path)
     assert [d.message for d in exc.value.diagnostics] == ["the model declares no domain"]
+
+
+# ---- hypervisor extends ------------------------------------------------------------------------
+
+BASE_XEN = """hypervisor xen {
+    window gicd at 0x0300_1000 size 4K
+    window gnttab at 0x3800_0000 size 16M
+    guest_ram ram0 at 0x4000_0000 size 1G
+    guest_ram ram1 at 0x2_0000_0000 size 4G
+    allocator buddy max_order 20 placement top-down
+    balloon release_any
+}
+"""
+MODEL_REST = """platform board {
+    ram dram at 0x8000_0000 size 1G
+}
+
+domain d {
+    memory 16M
+}
+"""
+
+
+def _hyp(write_m11: Write, derived: str, base: str = BASE_XEN) -> m.Hypervisor:
+    write_m11(base, "xen.m11")
+    return load_model(write_m11('include "xen.m11"\n' + MODEL_REST + derived)).hypervisor
+
+
+def test_a_derived_hypervisor_replaces_statements_of_the_same_kind(write_m11: Write) -> None:
+    hyp = _hyp(write_m11, """hypervisor xen-any extends xen {
+    guest_ram ram0 at 0x6000_0000 size 512M
+    window magic at 0x3900_0000 size 16M
+    allocator buddy placement any
+}
+""")
+    assert hyp.name == "xen-any"
+    assert [w.name for w in hyp.windows] == ["gicd", "gnttab", "magic"]
+    # replaced where it stood: ram0 is still the first guest RAM window (the default rambase)
+    assert [(g.name, g.base) for g in hyp.guest_ram] == [("ram0", 0x6000_0000),
+                                                          ("ram1", 0x2_0000_0000)]
+    # the whole statement is replaced: an omitted max_order is the default, not the base's
+    assert (hyp.max_order, hyp.placement) == (18, m.Placement.ANY)
+    assert hyp.balloon is m.BalloonMode.RELEASE_ANY  # inherited
+    assert hyp.windows[0].span.file.endswith("xen.m11")
+    assert hyp.windows[2].span.file.endswith("model.m11")
+
+
+def test_extends_chains_in_any_order_and_only_the_last_counts(write_m11: Write) -> None:
+    hyp = _hyp(write_m11, """hypervisor c extends b {
+    balloon keep_owned
+}
+
+hypervisor b extends xen {
+    allocator buddy max_order 20 placement bottom-up
+}
+""")
+    assert (hyp.name, hyp.max_order, hyp.placement, hyp.balloon) == (
+        "c", 20, m.Placement.BOTTOM_UP, m.BalloonMode.KEEP_OWNED)
+
+
+def test_a_derived_hypervisor_fragment(write_m11: Write) -> None:
+    path = write_m11(BASE_XEN + "hypervisor xen-any extends xen {\n"
+                     "    allocator buddy max_order 20 placement any\n}\n")
+    frag, _ = load_checked(path)
+    assert isinstance(frag, Fragment) and frag.hypervisor is not None
+    assert (frag.hypervisor.name, frag.hypervisor.placement) == ("xen-any", m.Placement.ANY)
+    assert [g.name for g in frag.hypervisor.guest_ram] == ["ram0", "ram1"]
+
+
+def test_statements_given_twice_in_the_derived_hypervisor_are_errors(write_m11: Write) -> None:
+    write_m11(BASE_XEN, "xen.m11")
+    path = write_m11('include "xen.m11"\n' + MODEL_REST + """hypervisor x extends xen {
+    balloon keep_owned
+    balloon release_same
+    window magic at 0x3900_0000 size 16M
+    guest_ram magic at 0x3900_0000 size 16M
+}
+""")
+    assert messages(path) == ["duplicate region name `magic`", "balloon is given twice"]
+
+
+@pytest.mark.parametrize("hyps,expected", [
+    ("hypervisor x extends xne { }",
+     ["unknown hypervisor `xne` to extend"]),
+    ("hypervisor x extends x { }",
+     ["hypervisor extends cycle: x -> x"]),
+    ("hypervisor x extends y { }\nhypervisor y extends x { }\nhypervisor z extends y { }",
+     ["hypervisor extends cycle: x -> y -> x", "a second hypervisor is declared"]),
+    ("hypervisor x extends xen { }\nhypervisor y extends xen { }",
+     ["a second hypervisor is declared"]),
+    ("hypervisor x { }",
+     ["a second hypervisor is declared"]),
+    ("hypervisor xen extends xen { }",
+     ["hypervisor `xen` is declared twice"]),
+])
+def test_extends_errors(write_m11: Write, hyps: str, expected: list[str]) -> None:
+    write_m11(BASE_XEN, "xen.m11")
+    assert messages(write_m11('include "xen.m11"\n' + MODEL_REST + hyps)) == expected
+
+
+def test_a_second_hypervisor_from_the_same_base_says_so(write_m11: Write) -> None:
+    write_m11(BASE_XEN, "xen.m11")
+    diags = errors_of(write_m11('include "xen.m11"\n' + MODEL_REST
+                                + "hypervisor x extends xen { }\nhypervisor y extends xen { }"))
+    assert [n.message for n in diags[0].notes][1:] == [
+        "a model has exactly one hypervisor; one that another extends is not counted",
+        "both extend `xen`: derive one from the other, or keep one of them"]
