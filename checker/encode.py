@@ -49,6 +49,9 @@ class VarTable:
     def lookup(self, key: VarKey, step: int) -> z3.ExprRef | None:
         return self._vars.get((key, step))
 
+    def keys_at(self, step: int) -> list[tuple[VarKey, z3.SortRef]]:
+        return [(k, self._sorts[k]) for (k, i) in self._vars if i == step]
+
     def __len__(self) -> int:
         return len(self._vars)
 
@@ -128,7 +131,27 @@ class Scenario:
         return guard, pc2, cnt2
 
 
-ChoiceReader = Callable[[z3.ModelRef], Any]
+Eval = Callable[[z3.ExprRef], z3.ExprRef]  # the model's value of an expression at one step
+ChoiceReader = Callable[[Eval], Any]
+
+
+def value_int(v: z3.ExprRef) -> int:
+    if z3.is_bv_value(v) or z3.is_int_value(v):
+        return int(v.as_long())  # type: ignore[attr-defined]
+    raise ValueError(f"not a numeral: {v}")
+
+
+def read_int(x: z3.ExprRef) -> ChoiceReader:
+    return lambda ev: value_int(ev(x))
+
+
+def read_ints(xs: Sequence[z3.ExprRef]) -> ChoiceReader:
+    return lambda ev: tuple(value_int(ev(x)) for x in xs)
+
+
+def read_set(bits: Sequence[z3.BoolRef], values: Sequence[int]) -> ChoiceReader:
+    """The values whose bit is true, ascending."""
+    return lambda ev: tuple(sorted(v for b, v in zip(bits, values) if z3.is_true(ev(b))))
 
 
 @dataclass
@@ -141,8 +164,9 @@ class Branch:
     guard: z3.BoolRef
     writes: dict[VarKey, z3.ExprRef] = field(default_factory=dict)
     choices: list[tuple[str, ChoiceReader]] = field(default_factory=list)
-    # expressions to minimise, in order, once the operation sequence is fixed
-    addresses: list[z3.ExprRef] = field(default_factory=list)
+    # address objectives in the order the choices are recorded (NOTE(minimal-trace) in
+    # smt.py): ("onehot", bits) or ("set", bits), bits in ascending address order
+    addresses: list[tuple[str, list[z3.BoolRef]]] = field(default_factory=list)
     moved: z3.ArithRef | int = 0  # pages moved by balloon and grant operations
 
 

@@ -1,38 +1,42 @@
-"""The page-level (exact) encoding: one owner bit per (domain, frame), one p2m slot per RAM page.
+"""The page-level (exact) encoding: the state of docs/semantics.md as Boolean variables.
 
-State at step i (keys of the `VarTable`, see checker/encode.py):
-  ("pc",) ("count",)                   scenario position
-  ("next_id",)                         only when some domain uses `direct_map when id == N`
-  ("alive", d)                         domain d is alive
-  ("direct", d)                        only for hook domains (others: derived from alive)
-  ("rambase", d)                       only for `rambase allocated` (others: a constant)
-  ("own", d, f)                        domain d owns frame f (f indexes `self.frames`)
-  ("pop", d, s) ("map", d, s)          p2m slot s of a direct domain: populated, machine PFN
-  ("gpop", b, g) ("gipa", b, g) ("gmfn", b, g) ("gfe", b, g)
-                                       grant mapping g of backend b: used, IPA, frame, frontend
-  ("failed", kind, d)                  recorded failures a declared property observes
-  ("dma_bad",)                         a DMA reached the wrong page (dma_reaches_intended)
+State at step i (keys of the `VarTable`, checker/encode.py):
+  ("pc",) ("count",)         scenario position (small bit-vectors)
+  ("next_id",)               only when some domain uses `direct_map when id == N`
+  ("alive", d)               domain d is alive
+  ("direct", d)              only for hook domains (otherwise derived from alive)
+  ("rb", d, c)               one-hot: d's rambase is candidate c (only when it can vary)
+  ("own", d, f)              d owns frame f (f indexes `frames`: the heap, then static memory)
+  ("map", d, s, f)           p2m slot s of a 1:1 domain maps frame f (at most one f per slot)
+  ("failed", op, d)          recorded failures a declared property observes
 
-Frames are every PFN of the heap (RAM banks minus reserved regions, static memory and frame 0)
-plus every PFN of static memory. A slot of a heap-allocated direct domain is an offset from its
-rambase (IPA = rambase + s); a slot of a static direct domain is one static PFN (IPA == PA).
-Don't-care values are canonical (an unpopulated slot maps 0, a dead domain's rambase is 0) so
-that distinct symbolic states are distinct reference states.
+NOTE(one-hot): every value that is a frame number in the reference state (rambase, each p2m
+entry) is a one-hot vector over the few frames it can take, computed from the model: a p2m slot
+of a heap 1:1 domain can hold `block + s` for each aligned candidate block (and, under
+`release_any`, any heap frame). The SAT solver then sees a frame rule as plain Boolean
+equalities, which propagate, instead of bit-vector equalities, which it has to prove equal
+bit by bit; that is what makes the k-induction queries cheap.
+
+A slot of a heap 1:1 domain is an offset from its rambase (IPA = rambase + s); a slot of a
+static 1:1 domain is one static frame (IPA == that frame). Unpopulated slots map nothing and a
+dead domain owns and maps nothing, so distinct symbolic states are distinct reference states.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import z3
 
+from checker import extents as ex
 from checker import model as m
 from checker.encode import (
     Branch,
+    ChoiceReader,
     Scenario,
     VarKey,
     VarTable,
-    all_of,
     any_of,
     bits_for,
     flatten_ops,
@@ -41,278 +45,395 @@ from checker.encode import (
 )
 
 MAX_FRAMES = 4096  # page-level encoding limit (frames in the heap plus static memory)
-MAX_SLOTS = 4096  # total p2m slots of direct domains
+MAX_MAP_VARS = 1 << 18  # p2m slot x frame variables per state
+GUEST_RAM0_BASE = 0x40000000
 
 
-def pfn_ranges(model: m.Model) -> tuple[list[int], set[int]]:
-    """(sorted heap PFNs, static PFNs). NOTE: the heap excludes frame 0 (§5.2)."""
-    ps = model.page_size
-    shift = ps.bit_length() - 1
-    holes: list[tuple[int, int]] = [(r.base >> shift, r.end >> shift) for r in model.platform.reserved]
-    static: set[int] = set()
-    for d in model.domains:
-        for r in d.static_mem:
-            static.update(range(r.base >> shift, r.end >> shift))
-    heap: list[int] = []
-    for bank in model.platform.ram:
-        for p in range(bank.base >> shift, bank.end >> shift):
-            if p == 0 or p in static or any(lo <= p < hi for lo, hi in holes):
-                continue
-            heap.append(p)
-    return sorted(set(heap)), static
+def _ceil_log2(n: int) -> int:
+    return max(0, (n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class Dom:
+    """What the encoding needs from one domain declaration, in frames."""
+
+    index: int
+    name: str
+    pages: int
+    order: int
+    decl: m.DirectMap
+    hook_id: int | None
+    rambase_mode: m.RambaseMode
+    rambase: int  # fixed / layout / static frame (as docs/semantics.md)
+    static: tuple[int, ...]  # its static frames, ascending
+
+    @property
+    def may_direct(self) -> bool:
+        return self.decl is not m.DirectMap.NONE
+
+    @property
+    def may_plain(self) -> bool:
+        return self.decl in (m.DirectMap.NONE, m.DirectMap.HOOK)
+
+
+def heap_frames(model: m.Model) -> tuple[ex.Extents, ex.Extents]:
+    """(heap, static) as extents: RAM minus reserved, static memory and frame 0 (§5.2)."""
+    sh = model.page_size.bit_length() - 1
+    ram = ex.normalize((r.base >> sh, r.size >> sh) for r in model.platform.ram)
+    holes = ex.normalize((r.base >> sh, r.size >> sh) for r in model.platform.reserved)
+    statics = ex.normalize((r.base >> sh, r.size >> sh) for d in model.domains for r in d.static_mem)
+    heap = ex.difference(ex.difference(ex.difference(ram, holes), statics), ((0, 1),))
+    return heap, statics
 
 
 def page_level_size(model: m.Model) -> tuple[int, int]:
-    """(frames, slots) the page-level encoding would need, computed without building lists."""
-    shift = model.page_size.bit_length() - 1
-    frames = sum(r.size >> shift for r in model.platform.ram)
-    slots = sum(d.pages for d in model.domains if d.wants_direct_map)
-    return frames, slots
+    """(frames, p2m variables) the page-level encoding needs, computed from extents only."""
+    heap, statics = heap_frames(model)
+    nheap = ex.count(heap)
+    nframes = nheap + ex.count(statics)
+    mapvars = 0
+    for d in model.domains:
+        if d.wants_direct_map:
+            slots = sum(r.size for r in d.static_mem) // model.page_size or d.pages
+            per = nframes if model.hypervisor.balloon is m.BalloonMode.RELEASE_ANY else 8
+            mapvars += slots * min(per, nframes)
+    return nframes, mapvars
 
 
 class PageEncoding:
-    """T(s, s') of docs/semantics.md over per-frame state. Built once per model and property."""
+    """T(s, s') of docs/semantics.md over per-frame Boolean state."""
 
     placement = "exact"
 
-    def __init__(self, model: m.Model, observed: set[tuple[m.OpKind, int]], track_dma: set[int]):
+    def __init__(self, model: m.Model, observed: set[tuple[m.OpKind, int]]) -> None:
         self.model = model
         self.shift = model.page_size.bit_length() - 1
-        self.heap_pfns, static = pfn_ranges(model)
-        self.frames: list[int] = self.heap_pfns + sorted(static)
+        heap, statics = heap_frames(model)
+        self.heap_ext = heap
+        self.host_ram = ex.normalize(
+            (r.base >> self.shift, r.size >> self.shift) for r in model.platform.ram)
+        self.heap_pfns = list(ex.frames(heap))
+        self.frames: list[int] = self.heap_pfns + list(ex.frames(statics))
         self.nheap = len(self.heap_pfns)
         self.index = {p: i for i, p in enumerate(self.frames)}
         self.observed = observed
-        self.track_dma = track_dma
-        self.nd = len(model.domains)
+        self.doms = [self._dom(d) for d in model.domains]
+        self.nd = len(self.doms)
         self.table = VarTable()
         self.scn = Scenario(model.scenario)
         self.ops = flatten_ops(model.scenario)
-        hooks = [d.hook_id for d in model.domains if d.direct_map is m.DirectMap.HOOK]
-        self.id_sat = max([h for h in hooks if h is not None] + [0]) + 1
+        hooks = [d.hook_id for d in self.doms if d.decl is m.DirectMap.HOOK]
         self.track_id = bool(hooks)
-        # PFN width: everything the state can hold, with room for rambase + pages
-        top = max([p for p in self.frames] + [0])
-        for d in model.domains:
-            if d.rambase is not None:
-                top = max(top, (d.rambase >> self.shift) + d.pages)
-        for r in model.hypervisor.guest_ram + model.hypervisor.windows:
-            top = max(top, r.end >> self.shift)
-        self.W = bits_for(top + max([d.pages for d in model.domains] + [1])) + 1
-        self.slots: list[list[z3.ExprRef | None]] = []  # constant IPA of static slots
-        self.nslots: list[int] = []
-        for d in model.domains:
-            if not d.wants_direct_map:
-                self.nslots.append(0)
-                self.slots.append([])
-            elif d.static_mem:
-                ipas = [p for r in d.static_mem for p in range(r.base >> self.shift, r.end >> self.shift)]
-                self.nslots.append(len(ipas))
-                self.slots.append([self.pfn(p) for p in ipas])
-            else:
-                self.nslots.append(d.pages)
-                self.slots.append([None] * d.pages)
-        self.grant_slots = [self._grant_bound(b) for b in range(self.nd)]
+        self.id_cap = max((h for h in hooks if h is not None), default=0) + 1
+        self.blocks = {d.index: self._blocks(d) for d in self.doms}
+        self.rb_cands = [self._rb_cands(d) for d in self.doms]
+        self.nslots = [self._nslots(d) for d in self.doms]
+        self.slot_frames = [[self._slot_frames(d, s) for s in range(self.nslots[d.index])]
+                            for d in self.doms]
+        self._free: dict[tuple[int, int], z3.BoolRef] = {}
+        self._keycache = self.state_keys()
+        self._sortof = dict(self._keycache)
 
-    # ---- values -------------------------------------------------------------------------------
+    # ---- static facts ---------------------------------------------------------------------------
 
-    def pfn(self, p: int) -> z3.BitVecRef:
-        return z3.BitVecVal(p, self.W)
+    def _dom(self, d: m.Domain) -> Dom:
+        sh = self.shift
+        static = tuple(p for r in d.static_mem for p in range(r.base >> sh, r.end >> sh))
+        static = tuple(sorted(set(static)))
+        if d.rambase_mode is m.RambaseMode.STATIC and static:
+            base = static[0]
+        elif d.rambase is not None:
+            base = d.rambase >> sh
+        elif self.model.hypervisor.guest_ram:
+            base = self.model.hypervisor.guest_ram[0].base >> sh
+        else:
+            base = GUEST_RAM0_BASE >> sh
+        return Dom(d.index, d.name, d.pages, _ceil_log2(d.pages), d.direct_map, d.hook_id,
+                   d.rambase_mode, base, static)
 
-    def _grant_bound(self, b: int) -> int:
-        """How many grant mappings backend b can hold at once (each sits on a ballooned IPA)."""
-        fronts = [d for d in self.model.domains if any(
-            f.backend == self.model.domains[b].name for f in d.frontends)]
-        if not fronts or not any(op.kind is m.OpKind.GRANT and op.peer == b for _, op in self.ops):
+    def _blocks(self, d: Dom) -> list[int]:
+        """Aligned blocks of d's order inside the heap (candidates for a 1:1 create)."""
+        if not d.may_direct or d.static or d.order > self.model.hypervisor.max_order:
+            return []
+        return list(ex.aligned_blocks(self.heap_ext, d.order))
+
+    def _direct_rb(self, d: Dom) -> bool:
+        """Whether a 1:1 heap create sets rambase to the block (allocated / static mode)."""
+        return d.rambase_mode in (m.RambaseMode.ALLOCATED, m.RambaseMode.STATIC)
+
+    def _rb_cands(self, d: Dom) -> list[int]:
+        out: list[int] = []
+        if d.static:
+            if d.may_direct:
+                out.append(d.rambase if d.rambase_mode is m.RambaseMode.FIXED else d.static[0])
+            if d.may_plain:
+                out.append(d.rambase)
+        else:
+            if d.may_direct:
+                out.extend(self.blocks[d.index] if self._direct_rb(d) else [d.rambase])
+            if d.may_plain:
+                out.append(d.rambase)
+        return sorted(set(out))
+
+    def _nslots(self, d: Dom) -> int:
+        if not d.may_direct:
             return 0
-        return self.model.domains[b].pages
+        return len(d.static) if d.static else d.pages
+
+    def slot_ipa_const(self, d: int, s: int) -> int | None:
+        """The IPA of a static slot (== its frame), None for a rambase-relative slot."""
+        dom = self.doms[d]
+        return dom.static[s] if dom.static else None
+
+    def _slot_frames(self, d: Dom, s: int) -> list[int]:
+        """Frame indices p2m slot s of d can ever hold (NOTE(one-hot))."""
+        mode = self.model.hypervisor.balloon
+        out: set[int] = set()
+        if d.static:
+            own = [self.index[p] for p in d.static]
+            if mode is m.BalloonMode.RELEASE_ANY:
+                out.update(own)
+            else:
+                out.add(self.index[d.static[s]])
+            return sorted(out)
+        for b in self.blocks[d.index]:
+            out.add(self.index[b + s])
+        if mode is m.BalloonMode.RELEASE_ANY:
+            out.update(range(self.nheap))
+        else:
+            for c in self.rb_cands[d.index]:
+                f = self.index.get(c + s)
+                if f is not None:
+                    out.add(f)
+        return sorted(out)
+
+    # ---- state variables ------------------------------------------------------------------------
 
     def state_keys(self) -> list[tuple[VarKey, z3.SortRef]]:
         B = z3.BoolSort()
-        P = z3.BitVecSort(self.W)
         keys = list(self.scn.state_keys())
         if self.track_id:
-            keys.append((("next_id",), z3.BitVecSort(bits_for(self.id_sat))))
-        for d, dom in enumerate(self.model.domains):
+            keys.append((("next_id",), z3.BitVecSort(bits_for(self.id_cap))))
+        for d, dom in enumerate(self.doms):
             keys.append((("alive", d), B))
-            if dom.direct_map is m.DirectMap.HOOK:
+            if dom.decl is m.DirectMap.HOOK:
                 keys.append((("direct", d), B))
-            if dom.rambase_mode is m.RambaseMode.ALLOCATED:
-                keys.append((("rambase", d), P))
-            for f in range(len(self.frames)):
-                keys.append((("own", d, f), B))
+            if len(self.rb_cands[d]) > 1:
+                keys += [(("rb", d, c), B) for c in self.rb_cands[d]]
+            keys += [(("own", d, f), B) for f in range(len(self.frames))]
             for s in range(self.nslots[d]):
-                keys.append((("pop", d, s), B))
-                keys.append((("map", d, s), P))
+                keys += [(("map", d, s, f), B) for f in self.slot_frames[d][s]]
         for kind, d in sorted(self.observed, key=lambda x: (x[0].value, x[1])):
             keys.append((("failed", kind.value, d), B))
-        if self.track_dma:
-            keys.append((("dma_bad",), B))
         return keys
 
-    def v(self, key: VarKey, i: int) -> Any:
-        for k, sort in self._keys:
-            if k == key:
-                return self.table.get(key, i, sort)
-        raise KeyError(key)
-
-    # populated lazily: a dict is faster than scanning the key list
     @property
     def _keys(self) -> list[tuple[VarKey, z3.SortRef]]:
-        if not hasattr(self, "_keycache"):
-            self._keycache = self.state_keys()
-            self._sortof = dict(self._keycache)
         return self._keycache
 
     def var(self, key: VarKey, i: int) -> Any:
-        self._keys
         return self.table.get(key, i, self._sortof[key])
 
     def has(self, key: VarKey) -> bool:
-        self._keys
         return key in self._sortof
 
-    # ---- derived views of state i -----------------------------------------------------------
+    # ---- derived views of state i -------------------------------------------------------------
 
     def alive(self, d: int, i: int) -> z3.BoolRef:
         return self.var(("alive", d), i)
 
     def direct(self, d: int, i: int) -> z3.BoolRef:
-        dm = self.model.domains[d].direct_map
-        if dm is m.DirectMap.HOOK:
+        decl = self.doms[d].decl
+        if decl is m.DirectMap.HOOK:
             return self.var(("direct", d), i)
-        if dm is m.DirectMap.NONE:
+        if decl is m.DirectMap.NONE:
             return z3.BoolVal(False)
         return self.alive(d, i)
 
-    def rambase(self, d: int, i: int) -> z3.BitVecRef:
-        dom = self.model.domains[d]
-        if dom.rambase_mode is m.RambaseMode.ALLOCATED:
-            return self.var(("rambase", d), i)
-        base = self._const_rambase(dom)
-        return z3.If(self.alive(d, i), self.pfn(base), self.pfn(0))
-
-    def _const_rambase(self, dom: m.Domain) -> int:
-        if dom.rambase_mode is m.RambaseMode.STATIC and dom.static_mem:
-            return dom.static_mem[0].base >> self.shift
-        if dom.rambase is not None:
-            return dom.rambase >> self.shift
-        if dom.static_mem:
-            return dom.static_mem[0].base >> self.shift
-        if self.model.hypervisor.guest_ram:
-            return self.model.hypervisor.guest_ram[0].base >> self.shift
-        return 0
+    def rb_is(self, d: int, value: int, i: int) -> z3.BoolRef:
+        """rambase(d) == value (false when d is dead)."""
+        cands = self.rb_cands[d]
+        if value not in cands:
+            return z3.BoolVal(False)
+        if len(cands) == 1:
+            return self.alive(d, i)
+        return self.var(("rb", d, value), i)
 
     def own(self, d: int, f: int, i: int) -> z3.BoolRef:
         return self.var(("own", d, f), i)
 
     def free(self, f: int, i: int) -> z3.BoolRef:
+        """Frame f is in the free heap (static frames never are)."""
         if f >= self.nheap:
             return z3.BoolVal(False)
-        return z3.Not(any_of(self.own(d, f, i) for d in range(self.nd)))
+        key = (f, i)
+        got = self._free.get(key)
+        if got is None:
+            got = self._free[key] = z3.Not(any_of(self.own(d, f, i) for d in range(self.nd)))
+        return got
 
-    def slot_ipa(self, d: int, s: int, i: int) -> z3.BitVecRef:
-        c = self.slots[d][s]
-        if c is not None:
-            return c
-        return self.rambase(d, i) + s
+    def pool(self, d: int, f: int, i: int) -> z3.BoolRef:
+        """Frame f is where d's new frames come from: its unused static memory, else the heap."""
+        dom = self.doms[d]
+        if dom.static:
+            if f < self.nheap or self.frames[f] not in dom.static:
+                return z3.BoolVal(False)
+            return z3.Not(self.own(d, f, i))
+        return self.free(f, i)
+
+    def pool_frames(self, d: int) -> list[int]:
+        dom = self.doms[d]
+        if dom.static:
+            return [self.index[p] for p in dom.static]
+        return list(range(self.nheap))
+
+    def mp(self, d: int, s: int, f: int, i: int) -> z3.BoolRef:
+        if not self.has(("map", d, s, f)):
+            return z3.BoolVal(False)
+        return self.var(("map", d, s, f), i)
 
     def pop(self, d: int, s: int, i: int) -> z3.BoolRef:
-        return self.var(("pop", d, s), i)
+        return any_of(self.var(("map", d, s, f), i) for f in self.slot_frames[d][s])
 
-    def mp(self, d: int, s: int, i: int) -> z3.BitVecRef:
-        return self.var(("map", d, s), i)
+    def mapped(self, d: int, f: int, i: int) -> z3.BoolRef:
+        """Frame f is mapped as d's RAM (1:1: by a p2m slot; otherwise: owned, NOTE(opaque-p2m))."""
+        slots = [self.var(("map", d, s, f), i) for s in range(self.nslots[d])
+                 if self.has(("map", d, s, f))]
+        by_slot = any_of(slots)
+        if not self.doms[d].may_plain:
+            return by_slot
+        return z3.Or(z3.And(self.direct(d, i), by_slot),
+                     z3.And(z3.Not(self.direct(d, i)), self.own(d, f, i)))
+
+    def slot_ipa_is(self, d: int, s: int, value: int, i: int) -> z3.BoolRef:
+        """The IPA of slot s of d equals `value`."""
+        c = self.slot_ipa_const(d, s)
+        if c is not None:
+            return z3.BoolVal(c == value)
+        return self.rb_is(d, value - s, i)
 
     def failed(self, kind: m.OpKind, d: int, i: int) -> z3.BoolRef:
         if (kind, d) not in self.observed:
             return z3.BoolVal(False)
         return self.var(("failed", kind.value, d), i)
 
-    def is_free_pfn(self, x: z3.BitVecRef, i: int) -> z3.BoolRef:
-        return any_of(z3.And(x == self.frames[f], self.free(f, i)) for f in range(self.nheap))
+    # ---- initial state -------------------------------------------------------------------------
 
-    def owned_by(self, d: int, x: z3.BitVecRef, i: int) -> z3.BoolRef:
-        return any_of(z3.And(x == self.frames[f], self.own(d, f, i)) for f in range(len(self.frames)))
-
-    # ---- initial state, well-formedness -------------------------------------------------------
+    def initial_values(self, i: int = 0) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
+        """(variable, value) for every state variable of the initial state."""
+        out: list[tuple[z3.ExprRef, z3.ExprRef]] = []
+        for key, sort in self._keys:
+            v = self.var(key, i)
+            if sort == z3.BoolSort():
+                out.append((v, z3.BoolVal(False)))
+            else:
+                out.append((v, z3.BitVecVal(1 if key[0] == "next_id" else 0, v.size())))
+        return out
 
     def init(self, i: int = 0) -> z3.BoolRef:
-        parts: list[z3.BoolRef] = [self.scn.init(self.var(("pc",), i), self.var(("count",), i))]
-        for key, sort in self._keys:
-            if key[0] in ("pc", "count"):
-                continue
-            if key[0] == "next_id":
-                parts.append(self.var(key, i) == 1)
-            elif sort == z3.BoolSort():
-                parts.append(z3.Not(self.var(key, i)))
-            else:
-                parts.append(self.var(key, i) == 0)
-        return all_of(parts)
+        return z3.And([v == x for v, x in self.initial_values(i)])
 
-    # ---- choices of one step ------------------------------------------------------------------
+    # ---- choices of one step --------------------------------------------------------------------
 
-    def choice(self, name: str, i: int, sort: z3.SortRef) -> Any:
-        return self.table.get(("choice", name), i, sort)
+    def choice(self, key: VarKey, i: int) -> z3.BoolRef:
+        return self.table.get(("choice",) + key, i, z3.BoolSort())
 
     def take(self, f: int, i: int) -> z3.BoolRef:
-        return self.table.get(("choice", "take", f), i, z3.BoolSort())
+        return self.choice(("take", f), i)
 
-    def _frames_reader(self, i: int) -> Any:
-        def read(mdl: z3.ModelRef) -> tuple[int, ...]:
-            return tuple(self.frames[f] for f in range(self.nheap) if model_bool(mdl, self.take(f, i)))
+    def frames_reader(self, fs: list[int], i: int) -> ChoiceReader:
+        bits = [self.take(f, i) for f in fs]
+        pfns = [self.frames[f] for f in fs]
+
+        def read(ev: Any) -> ex.Extents:
+            return ex.from_frames(p for b, p in zip(bits, pfns) if z3.is_true(ev(b)))
         return read
 
     # ---- the transition relation --------------------------------------------------------------
 
     def branches(self, i: int) -> list[Branch]:
-        """Every branch of step i -> i+1, with indicator-free guards and writes."""
+        from checker import encode_page_ops as ops
+
         out: list[Branch] = []
         pc, cnt = self.var(("pc",), i), self.var(("count",), i)
         for k, (j, op) in enumerate(self.ops):
             at, pc2, cnt2 = self.scn.fire(j, pc, cnt)
-            for br in self._op_branches(k, op, i):
+            if z3.is_false(at):
+                continue
+            for br in ops.op_branches(self, k, op, i):
                 br.guard = z3.And(at, br.guard)
                 br.writes[("pc",)] = pc2
                 br.writes[("count",)] = cnt2
                 out.append(br)
         return out
 
-    def _label(self, op: m.Op) -> str:
-        doms = self.model.domains
-        name = doms[op.domain].name
-        if op.kind is m.OpKind.GRANT:
-            assert op.peer is not None
-            return f"grant {name} -> {doms[op.peer].name}"
-        if op.kind in (m.OpKind.BALLOON_OUT, m.OpKind.BALLOON_IN):
-            return f"{op.kind.value} {name} {op.pages}"
-        if op.kind is m.OpKind.DMA:
-            return f"dma {name} {op.buffer}"
-        return f"{op.kind.value} {name}"
-
-    def _op_branches(self, k: int, op: m.Op, i: int) -> list[Branch]:
-        from checker import encode_page_ops as ops
-
-        return ops.op_branches(self, k, op, self._label(op), i)
-
     # ---- reading back -------------------------------------------------------------------------
 
     def read_state(self, mdl: z3.ModelRef, i: int) -> dict[str, Any]:
-        """A readable dump of symbolic state i (for raw traces in bug reports)."""
+        """A readable dump of symbolic state i (raw traces in bug reports)."""
         out: dict[str, Any] = {}
         for key, sort in self._keys:
             val = self.var(key, i)
-            if key[0] == "own":
-                if model_bool(mdl, val):
-                    out.setdefault(f"own.{self.model.domains[key[1]].name}", []).append(
-                        self.frames[key[2]])
+            if sort != z3.BoolSort():
+                out[".".join(str(x) for x in key)] = model_int(mdl, val)
                 continue
-            if key[0] in ("pop",):
+            if not model_bool(mdl, val):
                 continue
-            if key[0] == "map":
-                if model_bool(mdl, self.pop(key[1], key[2], i)):
-                    out.setdefault(f"p2m.{self.model.domains[key[1]].name}", {})[key[2]] = (
-                        model_int(mdl, val))
-                continue
-            name = ".".join(str(x) for x in key)
-            out[name] = model_bool(mdl, val) if sort == z3.BoolSort() else model_int(mdl, val)
+            tag = key[0]
+            if tag in ("own", "map", "rb"):
+                name = self.doms[key[1]].name
+                if tag == "own":
+                    out.setdefault(f"owned.{name}", []).append(self.frames[key[2]])
+                elif tag == "map":
+                    out.setdefault(f"p2m.{name}", {})[key[2]] = self.frames[key[3]]
+                else:
+                    out[f"rambase.{name}"] = key[2]
+            else:
+                out[".".join(str(x) for x in key)] = True
+        return out
+
+    # ---- structural lemmas ----------------------------------------------------------------------
+
+    def max_owned(self, d: int) -> int:
+        dom = self.doms[d]
+        if dom.static:
+            return len(dom.static)
+        return max(dom.pages, 1 << dom.order) if dom.may_direct else dom.pages
+
+    def lemma_candidates(self, i: int) -> list[z3.BoolRef]:
+        """Facts every reachable state should satisfy; `smt._houdini` keeps the inductive ones
+        (a candidate that is not inductive is dropped, never assumed)."""
+        out: list[z3.BoolRef] = [self.scn.wellformed(self.var(("pc",), i), self.var(("count",), i))]
+        nf = len(self.frames)
+        for d, dom in enumerate(self.doms):
+            alive = self.alive(d, i)
+            dead: list[z3.BoolRef] = [z3.Not(self.own(d, f, i)) for f in range(nf)]
+            for s in range(self.nslots[d]):
+                dead += [z3.Not(self.mp(d, s, f, i)) for f in self.slot_frames[d][s]]
+            if len(self.rb_cands[d]) > 1:
+                rbs = [self.var(("rb", d, c), i) for c in self.rb_cands[d]]
+                dead += [z3.Not(b) for b in rbs]
+                out.append(z3.Implies(alive, z3.PbEq([(b, 1) for b in rbs], 1)))
+            if self.has(("direct", d)):
+                dead.append(z3.Not(self.var(("direct", d), i)))
+            out.append(z3.Implies(z3.Not(alive), z3.And(dead)))
+            for s in range(self.nslots[d]):
+                sf = [self.mp(d, s, f, i) for f in self.slot_frames[d][s]]
+                if len(sf) > 1:
+                    out.append(z3.PbLe([(b, 1) for b in sf], 1))
+                if dom.may_plain:
+                    out.append(z3.Implies(z3.Not(self.direct(d, i)), z3.Not(any_of(sf))))
+            out.append(z3.PbLe([(self.own(d, f, i), 1) for f in range(nf)], self.max_owned(d)))
+            mine = {self.index[p] for p in dom.static}
+            for f in range(self.nheap, nf):
+                if f not in mine:
+                    out.append(z3.Not(self.own(d, f, i)))
+            if dom.static:
+                out += [z3.Not(self.own(d, f, i)) for f in range(self.nheap)]
+        if self.nd > 1:
+            for f in range(self.nheap):
+                out.append(z3.PbLe([(self.own(d, f, i), 1) for d in range(self.nd)], 1))
+        if self.track_id:
+            nid = self.var(("next_id",), i)
+            out.append(z3.And(z3.UGE(nid, 1), z3.ULE(nid, self.id_cap)))
         return out

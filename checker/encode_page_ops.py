@@ -1,9 +1,13 @@
-"""The operations of docs/semantics.md as branches of the page-level transition relation.
+"""The operations of docs/semantics.md (checker/semantics.py) as branches of the page-level
+transition relation: one function per operation, each returning its success branch(es) and,
+when something observes it, its failure branch.
 
-Each function returns the branches of one operation at step i (success, and a recorded failure
-when a declared property observes it). Choice variables are shared by all operations of a step
-(only one fires): ("choice", "block") the block's PFN, ("choice", "off") a p2m slot, ("choice",
-"m", n) the n-th frame balloon-in maps, ("choice", "take", f) frame f is in the chosen set.
+Choice variables of step i (all Booleans, shared by the operations of the step since only one
+fires): ("blk", d, b) the block of a 1:1 create, ("off", d, s) the first p2m slot of a balloon
+run, ("take", f) the frame set a create / balloon takes or gives back, ("rank", t, f) the t-th
+frame of a multi-page 1:1 balloon-in. Each becomes the `semantics.Action` choice of the same
+name: block -> "block" (a frame number), off -> "ipa" (the IPA of the slot), take -> "frames"
+(extents), exactly as the reference records them.
 """
 
 from __future__ import annotations
@@ -12,311 +16,364 @@ from typing import TYPE_CHECKING, Any
 
 import z3
 
+from checker import extents as ex
 from checker import model as m
-from checker.encode import Branch, all_of, any_of, model_bool, model_int
+from checker.encode import Branch, all_of, any_of, exactly_one
 
 if TYPE_CHECKING:
     from checker.encode_page import PageEncoding
 
+Writes = dict[tuple[Any, ...], z3.ExprRef]
 
-def op_branches(e: "PageEncoding", k: int, op: m.Op, label: str, i: int) -> list[Branch]:
+
+def T() -> z3.BoolRef:
+    return z3.BoolVal(True)
+
+
+def F() -> z3.BoolRef:
+    return z3.BoolVal(False)
+
+
+def label(model: m.Model, op: m.Op) -> str:
+    """The operation's label, as `semantics.Semantics.op_labels` spells it."""
+    name = model.domains[op.domain].name
+    if op.kind in (m.OpKind.BALLOON_OUT, m.OpKind.BALLOON_IN):
+        return f"{op.kind.value} {name} {op.pages}"
+    if op.kind is m.OpKind.GRANT:
+        peer = model.domains[op.peer].name if op.peer is not None else "?"
+        return f"grant {name} -> {peer}"
+    if op.kind is m.OpKind.DMA:
+        return f"dma {name} {op.buffer}"
+    return f"{op.kind.value} {name}"
+
+
+def op_branches(e: "PageEncoding", k: int, op: m.Op, i: int) -> list[Branch]:
+    lab = label(e.model, op)
     kind = op.kind
     if kind is m.OpKind.CREATE:
-        return _create(e, k, op, label, i)
+        return _create(e, k, op, lab, i)
     if kind is m.OpKind.DESTROY:
-        return _destroy(e, k, op, label, i)
+        return _destroy(e, k, op, lab, i)
     if kind is m.OpKind.BALLOON_OUT:
-        return _balloon_out(e, k, op, label, i)
+        return _balloon_out(e, k, op, lab, i)
     if kind is m.OpKind.BALLOON_IN:
-        return _balloon_in(e, k, op, label, i)
+        return _balloon_in(e, k, op, lab, i)
     raise NotImplementedError(kind.value)
 
 
-def _count_free_at_least(e: "PageEncoding", n: int, i: int) -> z3.BoolRef:
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _at_least(bits: list[z3.BoolRef], n: int) -> z3.BoolRef:
     if n <= 0:
-        return z3.BoolVal(True)
-    if n > e.nheap:
-        return z3.BoolVal(False)
-    return z3.PbGe([(e.free(f, i), 1) for f in range(e.nheap)], n)
+        return T()
+    if n > len(bits):
+        return F()
+    return z3.PbGe([(b, 1) for b in bits], n)
 
 
-def _take_exactly(e: "PageEncoding", n: int, i: int, allowed: Any) -> z3.BoolRef:
-    """The chosen frame set has n frames, each satisfying allowed(f); other frames untaken."""
-    parts: list[z3.BoolRef] = [z3.Implies(e.take(f, i), allowed(f)) for f in range(e.nheap)]
-    parts.append(z3.PbEq([(e.take(f, i), 1) for f in range(e.nheap)], n))
+def _take_exactly(e: "PageEncoding", fs: list[int], n: int, allowed: Any, i: int) -> z3.BoolRef:
+    """The chosen set is n frames of `fs`, each satisfying allowed(f); no other frame."""
+    parts: list[z3.BoolRef] = [z3.Implies(e.take(f, i), allowed(f)) for f in fs]
+    others = [e.take(f, i) for f in range(len(e.frames)) if f not in set(fs)]
+    parts += [z3.Not(b) for b in others]
+    parts.append(z3.PbEq([(e.take(f, i), 1) for f in fs], n) if fs else z3.BoolVal(n == 0))
     return z3.And(parts)
 
 
-def _failure(e: "PageEncoding", k: int, kind: m.OpKind, d: int, label: str, i: int,
-             guard: z3.BoolRef) -> list[Branch]:
-    if (kind, d) not in e.observed:
+def _set_objective(e: "PageEncoding", fs: list[int], i: int) -> tuple[str, list[z3.BoolRef]]:
+    return ("set", [e.take(f, i) for f in sorted(fs, key=lambda f: e.frames[f])])
+
+
+def _failure(e: "PageEncoding", k: int, kind: m.OpKind, d: int, lab: str, guard: z3.BoolRef,
+             i: int, choices: list[tuple[str, Any]] | None = None,
+             objectives: list[tuple[str, list[z3.BoolRef]]] | None = None) -> list[Branch]:
+    """A failed operation: a step only if it records something (docs/semantics.md)."""
+    observed = (kind, d) in e.observed
+    w: Writes = {}
+    if observed:
+        w[("failed", kind.value, d)] = T()
+    if kind is m.OpKind.CREATE and e.track_id:
+        # NOTE(domid-rover) in semantics.py: a failed create still uses up a domain id
+        nid = e.var(("next_id",), i)
+        w[("next_id",)] = z3.If(z3.ULT(nid, e.id_cap), nid + 1, nid)
+        moves = z3.ULT(nid, e.id_cap)
+        guard = z3.And(guard, z3.Or(T() if observed else F(), moves))
+    elif not observed:
         return []
-    return [Branch(k, label, "failed", guard, {("failed", kind.value, d): z3.BoolVal(True)})]
+    return [Branch(k, lab, "failed", guard, w, choices=choices or [],
+                   addresses=objectives or [])]  # type: ignore[arg-type]
+
+
+def _rb_writes(e: "PageEncoding", d: int, value: dict[int, z3.BoolRef]) -> Writes:
+    """rambase one-hot writes: candidate c is set iff value[c] (missing = false)."""
+    cands = e.rb_cands[d]
+    if len(cands) <= 1:
+        return {}
+    return {("rb", d, c): value.get(c, F()) for c in cands}
+
+
+def _clear_maps(e: "PageEncoding", d: int) -> Writes:
+    return {("map", d, s, f): F() for s in range(e.nslots[d]) for f in e.slot_frames[d][s]}
+
+
+def _ipa_reader(e: "PageEncoding", d: int, offs: dict[int, z3.BoolRef], i: int) -> Any:
+    """The IPA (a frame number) of the chosen first slot."""
+    cands = e.rb_cands[d]
+
+    def read(ev: Any) -> int:
+        s = next(s for s, b in offs.items() if z3.is_true(ev(b)))
+        c = e.slot_ipa_const(d, s)
+        if c is not None:
+            return c
+        base = next(r for r in cands if z3.is_true(ev(e.rb_is(d, r, i))))
+        return base + s
+    return read
+
+
+def _onehot_reader(bits: dict[int, z3.BoolRef]) -> Any:
+    def read(ev: Any) -> int:
+        return next(v for v, b in bits.items() if z3.is_true(ev(b)))
+    return read
 
 
 # ---- create ---------------------------------------------------------------------------------
 
 
-def _create(e: "PageEncoding", k: int, op: m.Op, label: str, i: int) -> list[Branch]:
+def _create(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     d = op.domain
-    dom = e.model.domains[d]
+    dom = e.doms[d]
     base = z3.And(z3.Not(e.alive(d, i)), z3.Not(e.failed(m.OpKind.CREATE, d, i)))
-    out: list[Branch] = []
-    common: dict[tuple[Any, ...], z3.ExprRef] = {("alive", d): z3.BoolVal(True)}
-    goes_direct: z3.BoolRef
+    common: Writes = {("alive", d): T()}
     if e.track_id:
         nid = e.var(("next_id",), i)
-        common[("next_id",)] = z3.If(z3.ULT(nid, e.id_sat), nid + 1, nid)
-    if dom.direct_map is m.DirectMap.HOOK:
-        goes_direct = (e.var(("next_id",), i) == dom.hook_id) if dom.hook_id is not None else \
-            z3.BoolVal(False)
-        common[("direct", d)] = goes_direct
-    elif dom.direct_map is m.DirectMap.NONE:
-        goes_direct = z3.BoolVal(False)
+        common[("next_id",)] = z3.If(z3.ULT(nid, e.id_cap), nid + 1, nid)
+    if dom.decl is m.DirectMap.HOOK:
+        goes = (e.var(("next_id",), i) == dom.hook_id) if dom.hook_id is not None else F()
+        common[("direct", d)] = goes
     else:
-        goes_direct = z3.BoolVal(True)
+        goes = F() if dom.decl is m.DirectMap.NONE else T()
+    out: list[Branch] = []
 
-    if dom.static_mem:
+    if dom.static:
         w = dict(common)
-        for f, p in enumerate(e.frames):
-            w[("own", d, f)] = z3.BoolVal(any(r.base >> e.shift <= p < r.end >> e.shift
-                                              for r in dom.static_mem))
-        if e.nslots[d]:
-            for s in range(e.nslots[d]):
-                ipa = e.slots[d][s]
-                assert ipa is not None
-                w[("pop", d, s)] = goes_direct
-                w[("map", d, s)] = z3.If(goes_direct, ipa, e.pfn(0))
-        out.append(Branch(k, label, "ok", base, w))
+        statics = {e.index[p] for p in dom.static}
+        for f in range(len(e.frames)):
+            w[("own", d, f)] = z3.BoolVal(f in statics)
+        for s in range(e.nslots[d]):
+            mine = e.index[dom.static[s]]
+            for f in e.slot_frames[d][s]:
+                w[("map", d, s, f)] = goes if f == mine else F()
+        rb_direct = dom.rambase if dom.rambase_mode is m.RambaseMode.FIXED else dom.static[0]
+        vals: dict[int, z3.BoolRef] = {}
+        if dom.may_direct:
+            vals[rb_direct] = goes
+        if dom.may_plain:
+            vals[dom.rambase] = z3.Or(vals.get(dom.rambase, F()), z3.Not(goes))
+        w.update(_rb_writes(e, d, vals))
+        out.append(Branch(k, lab, "ok", base, w))
         return out
 
-    # direct from the heap: one naturally aligned buddy block
-    if not z3.is_false(goes_direct):
-        order = max(0, (dom.pages - 1).bit_length())
-        size = 1 << order
-        cands: list[int] = []
-        if order <= e.model.hypervisor.max_order:
-            heap = set(e.heap_pfns)
-            for p in e.heap_pfns:
-                if p % size == 0 and all(p + o in heap for o in range(size)):
-                    cands.append(p)
-        blk = e.choice("block", i, z3.BitVecSort(e.W))
-        frees = {b: all_of(e.free(e.index[b + o], i) for o in range(size)) for b in cands}
-        pick = any_of(z3.And(blk == b, frees[b]) for b in cands)
-        w = dict(common)
-        hi = z3.Extract(e.W - 1, order, blk) if order < e.W else None
-        for f, p in enumerate(e.frames):
-            if f < e.nheap and hi is not None and cands:
-                w[("own", d, f)] = hi == (p >> order)
-            else:
-                w[("own", d, f)] = z3.BoolVal(False)
-        for s in range(e.nslots[d]):
-            w[("pop", d, s)] = z3.BoolVal(True)
-            w[("map", d, s)] = blk + s
-        if ("rambase", d) in e._sortof:
-            w[("rambase", d)] = blk
-        out.append(Branch(k, label, "ok", z3.And(base, goes_direct, pick), w,
-                          choices=[("block", _bv(blk))], addresses=[blk]))
-        nofree = z3.Not(any_of(frees.values()))
-        out += _failure(e, k, m.OpKind.CREATE, d, label, i, z3.And(base, goes_direct, nofree))
-    # not direct: any `pages` free frames
-    if not z3.is_true(goes_direct):
+    if dom.may_direct:
+        blocks = e.blocks[d]
+        size = 1 << dom.order
+        blk = {b: e.choice(("blk", d, b), i) for b in blocks}
+        allfree = {b: all_of(e.free(e.index[b + o], i) for o in range(size)) for b in blocks}
+        pick = z3.And(exactly_one(list(blk.values())),
+                      all_of(z3.Implies(blk[b], allfree[b]) for b in blocks))
         w = dict(common)
         for f in range(len(e.frames)):
-            w[("own", d, f)] = e.take(f, i) if f < e.nheap else z3.BoolVal(False)
+            start = (e.frames[f] >> dom.order) << dom.order
+            w[("own", d, f)] = blk.get(start, F()) if f < e.nheap else F()
         for s in range(e.nslots[d]):
-            w[("pop", d, s)] = z3.BoolVal(False)
-            w[("map", d, s)] = e.pfn(0)
-        if ("rambase", d) in e._sortof:
-            w[("rambase", d)] = e.pfn(e._const_rambase(dom))
-        ok = z3.And(base, z3.Not(goes_direct),
-                    _take_exactly(e, dom.pages, i, lambda f: e.free(f, i)))
-        out.append(Branch(k, label, "ok", ok, w, choices=[("frames", e._frames_reader(i))],
-                          addresses=_take_addresses(e, i)))
-        short = z3.Not(_count_free_at_least(e, dom.pages, i))
-        out += _failure(e, k, m.OpKind.CREATE, d, label, i,
-                        z3.And(base, z3.Not(goes_direct), short))
+            for f in e.slot_frames[d][s]:
+                w[("map", d, s, f)] = blk.get(e.frames[f] - s, F()) if s < dom.pages else F()
+        if e._direct_rb(dom):
+            w.update(_rb_writes(e, d, dict(blk)))
+        else:
+            w.update(_rb_writes(e, d, {dom.rambase: T()}))
+        obj = [("onehot", [blk[b] for b in blocks])]
+        if blocks:
+            out.append(Branch(k, lab, "ok", z3.And(base, goes, pick), w,
+                              choices=[("block", _onehot_reader(blk))],
+                              addresses=obj))  # type: ignore[arg-type]
+        none_free = z3.Not(any_of(allfree.values()))
+        out += _failure(e, k, m.OpKind.CREATE, d, lab, z3.And(base, goes, none_free), i)
+    if dom.may_plain:
+        heap = list(range(e.nheap))
+        w = dict(common)
+        for f in range(len(e.frames)):
+            w[("own", d, f)] = e.take(f, i) if f < e.nheap else F()
+        w.update(_clear_maps(e, d))
+        w.update(_rb_writes(e, d, {dom.rambase: T()}))
+        ok = z3.And(base, z3.Not(goes),
+                    _take_exactly(e, heap, dom.pages, lambda f: e.free(f, i), i))
+        out.append(Branch(k, lab, "ok", ok, w, choices=[("frames", e.frames_reader(heap, i))],
+                          addresses=[_set_objective(e, heap, i)]))  # type: ignore[list-item]
+        short = z3.Not(_at_least([e.free(f, i) for f in heap], dom.pages))
+        out += _failure(e, k, m.OpKind.CREATE, d, lab, z3.And(base, z3.Not(goes), short), i)
     return out
-
-
-def _take_addresses(e: "PageEncoding", i: int) -> list[z3.ExprRef]:
-    """Lowest addresses first: prefer taking each frame in ascending order (lexicographic)."""
-    return [z3.If(e.take(f, i), z3.BitVecVal(0, 1), z3.BitVecVal(1, 1)) for f in range(e.nheap)]
-
-
-def _bv(x: z3.ExprRef) -> Any:
-    def read(mdl: z3.ModelRef) -> int:
-        return model_int(mdl, x)
-    return read
 
 
 # ---- destroy --------------------------------------------------------------------------------
 
 
-def _destroy(e: "PageEncoding", k: int, op: m.Op, label: str, i: int) -> list[Branch]:
+def _destroy(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     d = op.domain
-    w: dict[tuple[Any, ...], z3.ExprRef] = {("alive", d): z3.BoolVal(False)}
+    w: Writes = {("alive", d): F()}
     if e.has(("direct", d)):
-        w[("direct", d)] = z3.BoolVal(False)
-    if e.has(("rambase", d)):
-        w[("rambase", d)] = e.pfn(0)
+        w[("direct", d)] = F()
+    w.update(_rb_writes(e, d, {}))
     for f in range(len(e.frames)):
-        w[("own", d, f)] = z3.BoolVal(False)
-    for s in range(e.nslots[d]):
-        w[("pop", d, s)] = z3.BoolVal(False)
-        w[("map", d, s)] = e.pfn(0)
-    return [Branch(k, label, "ok", e.alive(d, i), w)]
+        w[("own", d, f)] = F()
+    w.update(_clear_maps(e, d))
+    return [Branch(k, lab, "ok", e.alive(d, i), w)]
 
 
 # ---- balloon out / in -----------------------------------------------------------------------
 
 
-def _runs(e: "PageEncoding", d: int, n: int) -> list[int]:
-    """Slot indices that start a run of n slots with consecutive IPAs."""
-    ns = e.nslots[d]
-    starts = []
-    for s in range(0, ns - n + 1):
-        ok = True
-        for t in range(s, s + n - 1):
-            a, b = e.slots[d][t], e.slots[d][t + 1]
-            if a is not None and b is not None:
-                if z3.simplify(b - a).as_long() != 1:  # type: ignore[union-attr]
-                    ok = False
-                    break
-        if ok:
-            starts.append(s)
-    return starts
-
-
-def _slot_hits(e: "PageEncoding", d: int, n: int, off: z3.BitVecRef) -> list[list[z3.BoolRef]]:
-    """hits[s][t]: slot s is the t-th slot of the run starting at `off`."""
-    ns = e.nslots[d]
-    return [[off == s - t if s - t >= 0 else z3.BoolVal(False) for t in range(n)] for s in range(ns)]
-
-
-def _balloon_out(e: "PageEncoding", k: int, op: m.Op, label: str, i: int) -> list[Branch]:
-    d, n = op.domain, op.pages
-    dom = e.model.domains[d]
-    out: list[Branch] = []
-    alive = e.alive(d, i)
-    if e.nslots[d]:
-        off = e.choice("off", i, z3.BitVecSort(e.W))
-        starts = _runs(e, d, n)
-        at = any_of(z3.And(off == s, all_of(e.pop(d, s + t, i) for t in range(n))) for s in starts)
-        hits = _slot_hits(e, d, n, off)
-        w: dict[tuple[Any, ...], z3.ExprRef] = {}
-        for s in range(e.nslots[d]):
-            hit = any_of(hits[s])
-            w[("pop", d, s)] = z3.And(e.pop(d, s, i), z3.Not(hit))
-            w[("map", d, s)] = z3.If(hit, e.pfn(0), e.mp(d, s, i))
-        if e.model.hypervisor.balloon is not m.BalloonMode.KEEP_OWNED:
-            freed = [_select(e, d, off + t, i) for t in range(n)]
-            for f, p in enumerate(e.frames):
-                w[("own", d, f)] = z3.And(e.own(d, f, i), z3.Not(any_of(x == p for x in freed)))
-        ipa = _select_ipa(e, d, off, i)
-        out.append(Branch(k, label, "ok", z3.And(alive, e.direct(d, i), at), w,
-                          choices=[("ipa", _bv(ipa))], addresses=[off], moved=n))
-    if not e.nslots[d] or dom.direct_map is m.DirectMap.HOOK:
-        w2: dict[tuple[Any, ...], z3.ExprRef] = {}
-        for f in range(len(e.frames)):
-            w2[("own", d, f)] = z3.And(e.own(d, f, i), z3.Not(e.take(f, i))) if f < e.nheap \
-                else e.own(d, f, i)
-        ok = z3.And(alive, z3.Not(e.direct(d, i)), _take_exactly(e, n, i, lambda f: e.own(d, f, i)))
-        out.append(Branch(k, label, "ok", ok, w2, choices=[("frames", e._frames_reader(i))],
-                          addresses=_take_addresses(e, i), moved=n))
+def _starts(e: "PageEncoding", d: int, n: int) -> list[int]:
+    """Slots that start a run of n slots with consecutive IPAs."""
+    dom = e.doms[d]
+    out = []
+    for s in range(0, e.nslots[d] - n + 1):
+        if dom.static and any(dom.static[t + 1] != dom.static[t] + 1 for t in range(s, s + n - 1)):
+            continue
+        out.append(s)
     return out
 
 
-def _select(e: "PageEncoding", d: int, idx: z3.BitVecRef, i: int) -> z3.BitVecRef:
-    """The machine PFN of slot `idx` (0 when out of range)."""
-    acc: z3.BitVecRef = e.pfn(0)
-    for s in range(e.nslots[d]):
-        acc = z3.If(idx == s, e.mp(d, s, i), acc)
-    return acc
+def _hits(e: "PageEncoding", d: int, n: int, offs: dict[int, z3.BoolRef]) -> list[list[z3.BoolRef]]:
+    """hits[s][t]: slot s is the t-th slot of the chosen run."""
+    return [[offs.get(s - t, F()) for t in range(n)] for s in range(e.nslots[d])]
 
 
-def _select_ipa(e: "PageEncoding", d: int, idx: z3.BitVecRef, i: int) -> z3.BitVecRef:
-    if all(x is None for x in e.slots[d]):
-        return e.rambase(d, i) + idx
-    acc: z3.BitVecRef = e.pfn(0)
-    for s in range(e.nslots[d]):
-        acc = z3.If(idx == s, e.slot_ipa(d, s, i), acc)
-    return acc
-
-
-def _balloon_in(e: "PageEncoding", k: int, op: m.Op, label: str, i: int) -> list[Branch]:
+def _balloon_out(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     d, n = op.domain, op.pages
-    dom = e.model.domains[d]
+    dom = e.doms[d]
+    out: list[Branch] = []
+    alive = e.alive(d, i)
+    if e.nslots[d]:
+        starts = _starts(e, d, n)
+        offs = {s: e.choice(("off", d, s), i) for s in starts}
+        ok = z3.And(exactly_one(list(offs.values())),
+                    all_of(z3.Implies(offs[s], all_of(e.pop(d, s + t, i) for t in range(n)))
+                           for s in starts))
+        hits = _hits(e, d, n, offs)
+        w: Writes = {}
+        for s in range(e.nslots[d]):
+            hit = any_of(hits[s])
+            for f in e.slot_frames[d][s]:
+                w[("map", d, s, f)] = z3.And(e.mp(d, s, f, i), z3.Not(hit))
+        if e.model.hypervisor.balloon is not m.BalloonMode.KEEP_OWNED:
+            for f in range(len(e.frames)):
+                gone = any_of(z3.And(any_of(hits[s]), e.mp(d, s, f, i))
+                              for s in range(e.nslots[d]) if e.has(("map", d, s, f)))
+                if not z3.is_false(gone):
+                    w[("own", d, f)] = z3.And(e.own(d, f, i), z3.Not(gone))
+        if starts:
+            out.append(Branch(k, lab, "ok", z3.And(alive, e.direct(d, i), ok), w,
+                              choices=[("ipa", _ipa_reader(e, d, offs, i))],
+                              addresses=[("onehot", [offs[s] for s in starts])],  # type: ignore[list-item]
+                              moved=n))
+    if dom.may_plain:
+        fs = e.pool_frames(d)
+        w2: Writes = {("own", d, f): z3.And(e.own(d, f, i), z3.Not(e.take(f, i))) for f in fs}
+        ok2 = z3.And(alive, z3.Not(e.direct(d, i)),
+                     _take_exactly(e, fs, n, lambda f: e.own(d, f, i), i))
+        out.append(Branch(k, lab, "ok", ok2, w2, choices=[("frames", e.frames_reader(fs, i))],
+                          addresses=[_set_objective(e, fs, i)],  # type: ignore[list-item]
+                          moved=n))
+    return out
+
+
+def _balloon_in(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
+    d, n = op.domain, op.pages
+    dom = e.doms[d]
     mode = e.model.hypervisor.balloon
     out: list[Branch] = []
     alive = e.alive(d, i)
+    fs = e.pool_frames(d)
     if e.nslots[d]:
-        off = e.choice("off", i, z3.BitVecSort(e.W))
-        starts = _runs(e, d, n)
-        at = any_of(z3.And(off == s, all_of(z3.Not(e.pop(d, s + t, i)) for t in range(n)))
-                    for s in starts)
-        hits = _slot_hits(e, d, n, off)
-        ipa = _select_ipa(e, d, off, i)
-        ipas = [_select_ipa(e, d, off + t, i) for t in range(n)]
+        starts = _starts(e, d, n)
+        offs = {s: e.choice(("off", d, s), i) for s in starts}
+        at = z3.And(exactly_one(list(offs.values())),
+                    all_of(z3.Implies(offs[s], all_of(z3.Not(e.pop(d, s + t, i))
+                                                      for t in range(n))) for s in starts))
+        hits = _hits(e, d, n, offs)
         guard = z3.And(alive, e.direct(d, i), at)
-        if mode is m.BalloonMode.RELEASE_ANY:
-            ms = [e.choice(f"m{t}", i, z3.BitVecSort(e.W)) for t in range(n)]
-            ok_frames = all_of(e.is_free_pfn(x, i) for x in ms)
-            order = all_of(z3.ULT(ms[t], ms[t + 1]) for t in range(n - 1))
-            targets = ms
-            w = _map_run(e, d, hits, targets, i)
-            for f, p in enumerate(e.frames):
-                w[("own", d, f)] = z3.Or(e.own(d, f, i), any_of(x == p for x in ms))
-            out.append(Branch(k, label, "ok", z3.And(guard, ok_frames, order), w,
-                              choices=[("ipa", _bv(ipa)), ("frames", _bvs(ms))],
-                              addresses=[off, *ms], moved=n))
-            out += _failure(e, k, m.OpKind.BALLOON_IN, d, label, i,
-                            z3.And(guard, z3.Not(_count_free_at_least(e, n, i))))
-        elif mode is m.BalloonMode.RELEASE_SAME:
-            ok_frames = all_of(e.is_free_pfn(x, i) for x in ipas)
-            w = _map_run(e, d, hits, ipas, i)
-            for f, p in enumerate(e.frames):
-                w[("own", d, f)] = z3.Or(e.own(d, f, i), any_of(x == p for x in ipas))
-            out.append(Branch(k, label, "ok", z3.And(guard, ok_frames), w,
-                              choices=[("ipa", _bv(ipa))], addresses=[off], moved=n))
-            out += _failure(e, k, m.OpKind.BALLOON_IN, d, label, i,
-                            z3.And(guard, z3.Not(ok_frames)))
-        else:  # keep_owned: frame == IPA, still owned; always succeeds
-            w = _map_run(e, d, hits, ipas, i)
-            out.append(Branch(k, label, "ok", guard, w, choices=[("ipa", _bv(ipa))],
-                              addresses=[off], moved=n))
-    if not e.nslots[d] or dom.direct_map is m.DirectMap.HOOK:
-        room = z3.PbLe([(e.own(d, f, i), 1) for f in range(len(e.frames))], dom.pages - n) \
-            if dom.pages - n >= 0 else z3.BoolVal(False)
-        guard = z3.And(alive, z3.Not(e.direct(d, i)), room)
-        w2: dict[tuple[Any, ...], z3.ExprRef] = {}
-        for f in range(e.nheap):
-            w2[("own", d, f)] = z3.Or(e.own(d, f, i), e.take(f, i))
-        ok = z3.And(guard, _take_exactly(e, n, i, lambda f: e.free(f, i)))
-        out.append(Branch(k, label, "ok", ok, w2, choices=[("frames", e._frames_reader(i))],
-                          addresses=_take_addresses(e, i), moved=n))
-        out += _failure(e, k, m.OpKind.BALLOON_IN, d, label, i,
-                        z3.And(guard, z3.Not(_count_free_at_least(e, n, i))))
+        ipa = ("ipa", _ipa_reader(e, d, offs, i))
+        off_obj = ("onehot", [offs[s] for s in starts])
+        if not starts:
+            pass
+        elif mode is m.BalloonMode.RELEASE_ANY:
+            ranks = [[e.take(f, i) if n == 1 else e.choice(("rank", t, f), i) for f in fs]
+                     for t in range(n)]
+            parts = [_take_exactly(e, fs, n, lambda f: e.pool(d, f, i), i)]
+            if n > 1:
+                for t in range(n):
+                    parts.append(exactly_one(ranks[t]))
+                for j, f in enumerate(fs):
+                    parts.append(e.take(f, i) == any_of(ranks[t][j] for t in range(n)))
+                for t in range(n - 1):
+                    for j in range(len(fs)):
+                        parts.append(z3.Implies(ranks[t + 1][j], any_of(ranks[t][:j])))
+            w: Writes = {}
+            for s in range(e.nslots[d]):
+                for f in e.slot_frames[d][s]:
+                    j = fs.index(f) if f in fs else -1
+                    new = any_of(z3.And(hits[s][t], ranks[t][j]) for t in range(n)) if j >= 0 else F()
+                    w[("map", d, s, f)] = z3.Or(e.mp(d, s, f, i), new)
+            for f in fs:
+                w[("own", d, f)] = z3.Or(e.own(d, f, i), e.take(f, i))
+            out.append(Branch(k, lab, "ok", z3.And(guard, *parts), w,
+                              choices=[ipa, ("frames", e.frames_reader(fs, i))],
+                              addresses=[off_obj, _set_objective(e, fs, i)],  # type: ignore[list-item]
+                              moved=n))
+            short = z3.Not(_at_least([e.pool(d, f, i) for f in fs], n))
+            out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard, short), i,
+                            choices=[ipa], objectives=[off_obj])  # type: ignore[list-item]
+        else:
+            # frame == IPA: release_same takes it from the pool, keep_owned must still own it
+            same = mode is m.BalloonMode.RELEASE_SAME
+
+            def target(s: int, f: int) -> z3.BoolRef:
+                return e.slot_ipa_is(d, s, e.frames[f], i)
+
+            def ok_slot(s: int) -> z3.BoolRef:
+                cand = fs if same else range(len(e.frames))
+                return any_of(z3.And(target(s, f), e.pool(d, f, i) if same else e.own(d, f, i))
+                              for f in cand if f in e.slot_frames[d][s])
+            good = all_of(z3.Implies(offs[s], all_of(ok_slot(s + t) for t in range(n)))
+                          for s in starts)
+            w = {}
+            for s in range(e.nslots[d]):
+                hit = any_of(hits[s])
+                for f in e.slot_frames[d][s]:
+                    w[("map", d, s, f)] = z3.Or(e.mp(d, s, f, i), z3.And(hit, target(s, f)))
+            if same:
+                for f in fs:
+                    new = any_of(z3.And(any_of(hits[s]), target(s, f))
+                                 for s in range(e.nslots[d]) if f in e.slot_frames[d][s])
+                    if not z3.is_false(new):
+                        w[("own", d, f)] = z3.Or(e.own(d, f, i), new)
+            out.append(Branch(k, lab, "ok", z3.And(guard, good), w, choices=[ipa],
+                              addresses=[off_obj], moved=n))  # type: ignore[list-item]
+            out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard, z3.Not(good)), i,
+                            choices=[ipa], objectives=[off_obj])  # type: ignore[list-item]
+    if dom.may_plain:
+        owned = [e.own(d, f, i) for f in range(len(e.frames))]
+        room = z3.PbLe([(b, 1) for b in owned], dom.pages - n) if dom.pages >= n else F()
+        guard2 = z3.And(alive, z3.Not(e.direct(d, i)), room)
+        w2: Writes = {("own", d, f): z3.Or(e.own(d, f, i), e.take(f, i)) for f in fs}
+        ok2 = z3.And(guard2, _take_exactly(e, fs, n, lambda f: e.pool(d, f, i), i))
+        out.append(Branch(k, lab, "ok", ok2, w2, choices=[("frames", e.frames_reader(fs, i))],
+                          addresses=[_set_objective(e, fs, i)],  # type: ignore[list-item]
+                          moved=n))
+        short = z3.Not(_at_least([e.pool(d, f, i) for f in fs], n))
+        out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard2, short), i)
     return out
 
 
-def _map_run(e: "PageEncoding", d: int, hits: list[list[z3.BoolRef]], targets: list[Any],
-             i: int) -> dict[tuple[Any, ...], z3.ExprRef]:
-    w: dict[tuple[Any, ...], z3.ExprRef] = {}
-    for s in range(e.nslots[d]):
-        hit = any_of(hits[s])
-        val: z3.ExprRef = e.mp(d, s, i)
-        for t, x in enumerate(targets):
-            val = z3.If(hits[s][t], x, val)
-        w[("pop", d, s)] = z3.Or(e.pop(d, s, i), hit)
-        w[("map", d, s)] = val
-    return w
-
-
-def _bvs(xs: list[z3.ExprRef]) -> Any:
-    def read(mdl: z3.ModelRef) -> tuple[int, ...]:
-        return tuple(model_int(mdl, x) for x in xs)
-    return read
-
-
-__all__ = ["op_branches", "model_bool"]
+__all__ = ["op_branches", "label", "ex"]

@@ -1,7 +1,7 @@
 """Built-in properties over page-level symbolic states: `holds(enc, prop, i) -> BoolRef`.
 
-`supported(model, prop)` says which properties the page-level encoding decides; the others get
-a reason that `smt.supports` passes on to `--engine auto`.
+Each is the formula of the same check in checker/evaluate.py (the reference), over the
+variables of checker/encode_page.py. `supported(model, prop)` names what is not encoded.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import z3
 
+from checker import extents as ex
 from checker import model as m
 from checker.encode import all_of, any_of
 
@@ -21,6 +22,8 @@ SUPPORTED = {
     m.PropertyKind.CREATE_SUCCEEDS,
     m.PropertyKind.BALLOON_IN_SUCCEEDS,
     m.PropertyKind.NO_FRAME_SHARED,
+    m.PropertyKind.RAM_IN_HOST_RAM,
+    m.PropertyKind.NO_IPA_OVERLAP,
 }
 
 
@@ -38,19 +41,9 @@ def observed_failures(model: m.Model) -> set[tuple[m.OpKind, int]]:
     return out
 
 
-def dma_tracked(model: m.Model) -> set[int]:
-    return {
-        d
-        for p in model.properties
-        if p.kind is m.PropertyKind.DMA_REACHES_INTENDED
-        for d in range(len(model.domains))
-        if p.covers(d)
-    }
-
-
 def supported(model: m.Model, prop: m.Property) -> bool | str:
     if prop.kind not in SUPPORTED:
-        return f"the symbolic engine does not encode {prop.kind.value} yet"
+        return f"the symbolic engine does not encode `{prop.kind.value}` yet"
     return True
 
 
@@ -58,45 +51,125 @@ def holds(e: "PageEncoding", prop: m.Property, i: int) -> z3.BoolRef:
     k = prop.kind
     doms = [d for d in range(e.nd) if prop.covers(d)]
     if k is m.PropertyKind.IPA_EQ_PA:
-        parts = []
-        for d in doms:
-            if not e.model.domains[d].wants_direct_map:
-                continue
-            for s in range(e.nslots[d]):
-                parts.append(z3.Implies(z3.And(e.alive(d, i), e.direct(d, i), e.pop(d, s, i)),
-                                        e.mp(d, s, i) == e.slot_ipa(d, s, i)))
-        return all_of(parts)
+        return all_of(_ipa_eq_pa(e, d, i) for d in doms if e.model.domains[d].wants_direct_map)
     if k is m.PropertyKind.CREATE_SUCCEEDS:
         return all_of(z3.Not(e.failed(m.OpKind.CREATE, d, i)) for d in doms)
     if k is m.PropertyKind.BALLOON_IN_SUCCEEDS:
         return all_of(z3.Not(e.failed(m.OpKind.BALLOON_IN, d, i)) for d in doms)
     if k is m.PropertyKind.NO_FRAME_SHARED:
         return _no_frame_shared(e, doms, i)
+    if k is m.PropertyKind.RAM_IN_HOST_RAM:
+        return all_of(_ram_in_host_ram(e, d, i) for d in doms)
+    if k is m.PropertyKind.NO_IPA_OVERLAP:
+        return all_of(_no_ipa_overlap(e, d, i) for d in doms)
     raise NotImplementedError(k.value)
+
+
+def _ipa_eq_pa(e: "PageEncoding", d: int, i: int) -> z3.BoolRef:
+    """Every populated RAM page has IPA == PA (for a hook domain that is not 1:1: its derived
+    p2m, the owned frames in ascending order from rambase, NOTE(opaque-p2m))."""
+    parts: list[z3.BoolRef] = []
+    for s in range(e.nslots[d]):
+        for f in e.slot_frames[d][s]:
+            parts.append(z3.Implies(e.mp(d, s, f, i), e.slot_ipa_is(d, s, e.frames[f], i)))
+    dom = e.doms[d]
+    if dom.may_plain:
+        # ascending owned frames onto rambase, rambase + 1, ...: identity iff the owned frames
+        # are exactly rambase .. rambase + |owned| - 1
+        rb = dom.rambase
+        plain = z3.And(e.alive(d, i), z3.Not(e.direct(d, i)))
+        for f, p in enumerate(e.frames):
+            prev = e.index.get(p - 1)
+            ok = p == rb or (rb < p < rb + dom.pages and prev is not None)
+            cond = z3.BoolVal(p == rb) if not ok or p == rb else e.own(d, prev, i)  # type: ignore[arg-type]
+            parts.append(z3.Implies(z3.And(plain, e.own(d, f, i)), cond))
+    return all_of(parts)
 
 
 def _no_frame_shared(e: "PageEncoding", doms: list[int], i: int) -> z3.BoolRef:
     parts: list[z3.BoolRef] = []
-    # no frame owned by two domains
-    if e.nd > 1:
-        for f in range(len(e.frames)):
-            ds = [e.own(d, f, i) for d in range(e.nd)]
-            if any(d in doms for d in range(e.nd)):
-                parts.append(z3.PbLe([(b, 1) for b in ds], 1))
-    # every frame mapped as RAM is owned by the domain that maps it
-    mapped: list[tuple[z3.BoolRef, z3.BitVecRef]] = []
+    nf = len(e.frames)
     for d in doms:
+        # every frame mapped as RAM is owned by d; no frame mapped twice as RAM by d
         for s in range(e.nslots[d]):
-            live = z3.And(e.alive(d, i), e.direct(d, i), e.pop(d, s, i))
-            x = e.mp(d, s, i)
-            parts.append(z3.Implies(live, e.owned_by(d, x, i)))
-            mapped.append((live, x))
-    # no frame mapped twice as RAM (a frame not owned by its mapper is caught above)
-    if len(mapped) > 1:
-        for f, p in enumerate(e.frames):
-            hits = [z3.And(live, x == p) for live, x in mapped]
-            parts.append(z3.PbLe([(h, 1) for h in hits], 1))
+            for f in e.slot_frames[d][s]:
+                parts.append(z3.Implies(e.mp(d, s, f, i), e.own(d, f, i)))
+        if e.nslots[d] > 1:
+            for f in range(nf):
+                hits = [e.mp(d, s, f, i) for s in range(e.nslots[d]) if e.has(("map", d, s, f))]
+                if len(hits) > 1:
+                    parts.append(z3.PbLe([(h, 1) for h in hits], 1))
+    # between two alive domains: no frame owned by both, none mapped as RAM by both
+    for d in doms:
+        for o in range(e.nd):
+            if o == d or (o in doms and o < d):
+                continue
+            both = z3.And(e.alive(d, i), e.alive(o, i))
+            for f in range(nf):
+                parts.append(z3.Implies(both, z3.Not(z3.And(e.own(d, f, i), e.own(o, f, i)))))
+                parts.append(z3.Implies(both, z3.Not(z3.And(e.mapped(d, f, i), e.mapped(o, f, i)))))
     return all_of(parts)
 
 
-__all__ = ["holds", "supported", "observed_failures", "dma_tracked", "any_of"]
+def _ram_in_host_ram(e: "PageEncoding", d: int, i: int) -> z3.BoolRef:
+    """A 1:1 domain's RAM IPA range and the frames backing it lie in host RAM banks."""
+    dom = e.doms[d]
+    direct = z3.And(e.alive(d, i), e.direct(d, i))
+    parts: list[z3.BoolRef] = []
+    if dom.static:
+        if ex.difference(tuple((p, 1) for p in dom.static), e.host_ram):
+            parts.append(z3.Not(direct))
+    else:
+        for c in e.rb_cands[d]:
+            if ex.difference(ex.single(c, dom.pages), e.host_ram):
+                parts.append(z3.Not(z3.And(direct, e.rb_is(d, c, i))))
+    for s in range(e.nslots[d]):
+        for f in e.slot_frames[d][s]:
+            if not ex.contains(e.host_ram, e.frames[f]):
+                parts.append(z3.Not(z3.And(direct, e.mp(d, s, f, i))))
+    return all_of(parts)
+
+
+def _frames_of(e: "PageEncoding", r: m.Region) -> ex.Extents:
+    sh = e.shift
+    lo = r.base >> sh
+    hi = (r.end + (1 << sh) - 1) >> sh
+    return ex.single(lo, hi - lo)
+
+
+def _windows(e: "PageEncoding", direct: bool) -> list[m.Region]:
+    hv = e.model.hypervisor
+    if direct and hv.host_windows:
+        found = [e.model.platform.region(n) for n in hv.host_windows]
+        return [r for r in found if r is not None]
+    return list(hv.windows)
+
+
+def _overlap_bad(e: "PageEncoding", d: int, ram: ex.Extents, direct: bool) -> bool:
+    """The reference's no_ipa_overlap finding for one RAM range and 1:1-ness, as a constant."""
+    mmio = list(e.model.domains[d].passthrough)
+    wins = _windows(e, direct)
+    for r in mmio + wins:
+        if ex.intersection(ram, _frames_of(e, r)):
+            return True
+    return any(a.overlaps(w) for a in mmio for w in wins)
+
+
+def _no_ipa_overlap(e: "PageEncoding", d: int, i: int) -> z3.BoolRef:
+    dom = e.doms[d]
+    alive, direct = e.alive(d, i), e.direct(d, i)
+    parts: list[z3.BoolRef] = []
+    for c in e.rb_cands[d]:
+        for is_direct in (True, False):
+            if is_direct and not dom.may_direct or not is_direct and not dom.may_plain:
+                continue
+            ram = tuple((p, 1) for p in dom.static) if (is_direct and dom.static) else \
+                ex.single(c, dom.pages)
+            ram = ex.normalize(ram)
+            if _overlap_bad(e, d, ram, is_direct):
+                when = direct if is_direct else z3.Not(direct)
+                parts.append(z3.Not(z3.And(alive, when, e.rb_is(d, c, i))))
+    return all_of(parts)
+
+
+__all__ = ["holds", "supported", "observed_failures", "any_of"]

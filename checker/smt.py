@@ -63,7 +63,7 @@ def make_solver(budget: Budget) -> z3.Solver:
     """The one solver factory (NOTE(solver-factory))."""
     z3.set_param("smt.random_seed", SEED)
     z3.set_param("sat.random_seed", SEED)
-    s = z3.SolverFor("QF_BV")
+    s = z3.SolverFor("QF_FD")
     s.set("random_seed", SEED)
     s.set("rlimit", budget.rlimit)
     s.set("timeout", budget.query_ms())
@@ -84,11 +84,15 @@ def _rlimit_count(s: z3.Solver) -> int:
     return 0
 
 
-def check(s: z3.Solver, budget: Budget, *assumptions: z3.BoolRef) -> Answer:
-    """One query under the budget. `unknown` stays unknown (NOTE(solver-factory))."""
+def check(s: z3.Solver, budget: Budget, *assumptions: z3.BoolRef,
+          rlimit: int | None = None) -> Answer:
+    """One query under the budget. `unknown` stays unknown (NOTE(solver-factory)).
+
+    `rlimit` caps this one query below the budget's (a deterministic bound on its effort)."""
     if budget.expired():
         return Answer(Outcome.UNKNOWN, "timeout (overall budget)")
     s.set("timeout", budget.query_ms())
+    s.set("rlimit", min(rlimit, budget.rlimit) if rlimit is not None else budget.rlimit)
     before = _rlimit_count(s)
     r = s.check(*assumptions)
     budget.queries += 1
@@ -142,153 +146,178 @@ from typing import Any, Callable  # noqa: E402
 from checker import model as m  # noqa: E402
 from checker.diagnostics import CheckerError, Diagnostic, Exit, Note  # noqa: E402
 from checker.encode import Branch, Step, exactly_one, model_bool  # noqa: E402
-from checker.encode_page import MAX_FRAMES, MAX_SLOTS, PageEncoding, page_level_size  # noqa: E402
-from checker.encode_props import dma_tracked, holds, observed_failures, supported  # noqa: E402
+from checker.encode_page import MAX_FRAMES, MAX_MAP_VARS, PageEncoding, page_level_size  # noqa: E402
+from checker.encode_props import holds, observed_failures, supported  # noqa: E402
 from checker.results import PropertyResult, Scope, Trace, Verdict  # noqa: E402
 
+HOUDINI_RLIMIT = 3_000_000  # per candidate query (~1 s): past it the candidate is dropped
 DEFAULT_TIMEOUT = 300.0  # seconds per property when the caller sets none
 MAX_DEPTH = 10_000  # unrolling bound when the caller sets none (the budget usually stops first)
 
 
 class Unrolling:
-    """T(i, i+1) for i = 0, 1, ...: one indicator per (step, branch) and the frame rule."""
+    """T(i, i+1) for i = 0, 1, ...: one indicator per (step, branch) and the frame rule.
+
+    The relation is built once in Python as a template T(s_0, s_1) with the choices and
+    indicators of step 0; step i is the template with every step variable renamed by
+    `z3.substitute` (s_0 -> s_i, s_1 -> s_(i+1), step-0 choices -> step-i choices).
+    """
 
     def __init__(self, enc: PageEncoding) -> None:
         self.enc = enc
-        self.branches: list[list[Branch]] = []
-        self.inds: list[list[z3.BoolRef]] = []
-        self._trans: list[z3.BoolRef] = []
-        self._holds: dict[int, z3.BoolRef] = {}
+        self.state = enc._keys
+        self.branches = enc.branches(0)
+        self.inds0 = [enc.table.get(("fire", b), 0, z3.BoolSort())
+                      for b in range(len(self.branches))]
+        self.template = self._build(self.branches, self.inds0)
+        self.locals = [(k, srt) for k, srt in enc.table.keys_at(0)
+                       if k not in enc._sortof]
+        self._trans: list[z3.BoolRef] = [self.template]
+        self._maps: dict[int, list[tuple[z3.ExprRef, z3.ExprRef]]] = {}
+        self._state_maps: dict[int, list[tuple[z3.ExprRef, z3.ExprRef]]] = {}
 
-    def transition(self, i: int) -> z3.BoolRef:
-        while len(self._trans) <= i:
-            self._trans.append(self._build(len(self._trans)))
-        return self._trans[i]
-
-    def _build(self, i: int) -> z3.BoolRef:
+    def _build(self, brs: list[Branch], inds: list[z3.BoolRef]) -> z3.BoolRef:
         enc = self.enc
-        brs = enc.branches(i)
-        inds = [enc.table.get(("fire", b), i, z3.BoolSort()) for b in range(len(brs))]
-        self.branches.append(brs)
-        self.inds.append(inds)
         parts: list[z3.BoolRef] = [exactly_one(inds)]
         writers: dict[Any, list[tuple[z3.BoolRef, z3.ExprRef]]] = {}
         for ind, br in zip(inds, brs):
             parts.append(z3.Implies(ind, br.guard))
             for key, val in br.writes.items():
                 writers.setdefault(key, []).append((ind, val))
-        for key, _sort in enc._keys:
-            val = enc.var(key, i)
+        for key, _sort in self.state:
+            val = enc.var(key, 0)
             for ind, new in reversed(writers.pop(key, [])):
                 val = z3.If(ind, new, val)
-            parts.append(enc.var(key, i + 1) == val)
+            parts.append(enc.var(key, 1) == val)
         if writers:
             raise AssertionError(f"branches write unknown state variables: {sorted(writers)}")
         return z3.And(parts)
 
+    def step_map(self, i: int) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
+        """Renaming of the template's variables for step i -> i+1."""
+        got = self._maps.get(i)
+        if got is None:
+            t = self.enc.table
+            got = [(t.get(k, 0, srt), t.get(k, i, srt)) for k, srt in self.locals]
+            got += [(t.get(k, 0, srt), t.get(k, i, srt)) for k, srt in self.state]
+            got += [(t.get(k, 1, srt), t.get(k, i + 1, srt)) for k, srt in self.state]
+            self._maps[i] = got
+        return got
+
+    def at(self, e0: z3.ExprRef, i: int) -> z3.ExprRef:
+        """A formula over state 0 moved to state i."""
+        if i == 0:
+            return e0
+        pairs = self._state_maps.get(i)
+        if pairs is None:
+            t = self.enc.table
+            pairs = self._state_maps[i] = [(t.get(k, 0, srt), t.get(k, i, srt))
+                                           for k, srt in self.state]
+        return z3.substitute(e0, *pairs)
+
+    def transition(self, i: int) -> z3.BoolRef:
+        while len(self._trans) <= i:
+            j = len(self._trans)
+            self._trans.append(z3.substitute(self.template, *self.step_map(j)))
+        return self._trans[i]
+
+    def ind(self, i: int, b: int) -> z3.BoolRef:
+        return self.enc.table.get(("fire", b), i, z3.BoolSort())
+
     def moved(self, n: int) -> z3.ArithRef:
         terms: list[z3.ArithRef] = []
         for i in range(n):
-            for ind, br in zip(self.inds[i], self.branches[i]):
+            for b, br in enumerate(self.branches):
                 if not (isinstance(br.moved, int) and br.moved == 0):
-                    terms.append(z3.If(ind, z3.IntVal(0) + br.moved, z3.IntVal(0)))
+                    terms.append(z3.If(self.ind(i, b), z3.IntVal(0) + br.moved, z3.IntVal(0)))
         return z3.Sum(terms) if terms else z3.IntVal(0)
 
     def distinct(self, i: int, j: int) -> z3.BoolRef:
         enc = self.enc
-        return z3.Or([enc.var(k, i) != enc.var(k, j) for k, _s in enc._keys])
+        return z3.Or([enc.var(k, i) != enc.var(k, j) for k, _s in self.state])
 
     def fired(self, mdl: z3.ModelRef, i: int) -> int:
-        for b, ind in enumerate(self.inds[i]):
-            if model_bool(mdl, ind):
+        for b in range(len(self.branches)):
+            if model_bool(mdl, self.ind(i, b)):
                 return b
         raise AssertionError(f"no branch fired at step {i}")
+
+    def objectives(self, i: int, b: int) -> list[tuple[str, list[z3.BoolRef]]]:
+        """The address objectives of branch b (over step-0 variables; see `at_step`)."""
+        return list(self.branches[b].addresses)
+
+    def at_step(self, x0: z3.ExprRef, i: int) -> z3.ExprRef:
+        return x0 if i == 0 else z3.substitute(x0, *self.step_map(i))
 
     def read(self, mdl: z3.ModelRef, n: int) -> list[Step]:
         out: list[Step] = []
         for i in range(n):
-            br = self.branches[i][self.fired(mdl, i)]
+            br = self.branches[self.fired(mdl, i)]
+
+            def ev(x: z3.ExprRef, i: int = i) -> z3.ExprRef:
+                return mdl.eval(self.at_step(x, i), model_completion=True)
+
             out.append(Step(br.op_index, br.label, br.outcome,
-                            tuple((name, rd(mdl)) for name, rd in br.choices)))
+                            tuple((name, rd(ev)) for name, rd in br.choices)))
         return out
 
 
-def _lemma_candidates(enc: PageEncoding, i: int) -> list[z3.BoolRef]:
-    """Structural facts of every reachable state; `_houdini` keeps the inductive ones."""
-    out: list[z3.BoolRef] = [enc.scn.wellformed(enc.var(("pc",), i), enc.var(("count",), i))]
-    for d, dom in enumerate(enc.model.domains):
-        alive = enc.alive(d, i)
-        dead = [z3.Not(enc.own(d, f, i)) for f in range(len(enc.frames))]
-        dead += [z3.Not(enc.pop(d, s, i)) for s in range(enc.nslots[d])]
-        if enc.has(("rambase", d)):
-            dead.append(enc.var(("rambase", d), i) == 0)
-        if enc.has(("direct", d)):
-            dead.append(z3.Not(enc.var(("direct", d), i)))
-        out.append(z3.Implies(z3.Not(alive), z3.And(dead) if dead else z3.BoolVal(True)))
-        for s in range(enc.nslots[d]):
-            out.append(z3.Implies(z3.Not(enc.pop(d, s, i)), enc.mp(d, s, i) == 0))
-        owns = [(enc.own(d, f, i), 1) for f in range(len(enc.frames))]
-        out.append(z3.PbLe(owns, _max_owned(enc, d)))
-        for s in range(enc.nslots[d]):
-            out.append(z3.Implies(enc.pop(d, s, i), enc.owned_by(d, enc.mp(d, s, i), i)))
-        for f in range(len(enc.frames)):
-            if f >= enc.nheap and not any(
-                    r.base >> enc.shift <= enc.frames[f] < r.end >> enc.shift for r in dom.static_mem):
-                out.append(z3.Not(enc.own(d, f, i)))
-    for f in range(len(enc.frames)):
-        if enc.nd > 1:
-            out.append(z3.PbLe([(enc.own(d, f, i), 1) for d in range(enc.nd)], 1))
-    if enc.track_id:
-        nid = enc.var(("next_id",), i)
-        out.append(z3.And(z3.UGE(nid, 1), z3.ULE(nid, enc.id_sat)))
-    return out
-
-
-def _max_owned(enc: PageEncoding, d: int) -> int:
-    dom = enc.model.domains[d]
-    if dom.static_mem:
-        return sum(r.size >> enc.shift for r in dom.static_mem)
-    n = dom.pages
-    if dom.wants_direct_map:
-        n = max(n, 1 << max(0, (dom.pages - 1).bit_length()))
-    return n
-
-
-def _houdini(enc: PageEncoding, run: Unrolling, budget: Budget) -> list[int] | None:
+def _houdini(enc: PageEncoding, run: Unrolling, budget: Budget) -> list[z3.BoolRef] | None:
     """The largest subset of the candidates that holds initially and is preserved by T.
 
-    Returns the indices kept, or None when a query was undecided (then no lemma is used).
+    Candidates are first evaluated on the (concrete) initial state. Then, in rounds, each
+    remaining candidate c is checked on its own: (all kept candidates at s_0) and T(s_0, s_1)
+    and not c(s_1); a model drops c and every other candidate false at s_1 in it. A round with
+    no drop leaves an inductive conjunction. One small query per candidate is far cheaper for
+    the solver than one query against the negated conjunction of all of them. Returns the kept
+    lemmas over state 0, or None when the budget ran out (then no lemma is used). A candidate
+    whose query exceeds `HOUDINI_RLIMIT` is dropped like a refuted one: the lemmas kept are
+    exactly those shown preserved, with each other, by a final round without drops.
     """
-    c0, c1 = _lemma_candidates(enc, 0), _lemma_candidates(enc, 1)
-    keep = list(range(len(c0)))
-    s = make_solver(budget)
-    s.add(enc.init(0))
-    keep = [j for j in keep if check(s, budget, z3.Not(c0[j])).outcome is Outcome.UNSAT]
+    init = enc.initial_values(0)
+    c0 = [c for c in enc.lemma_candidates(0)
+          if z3.is_true(z3.simplify(z3.substitute(c, *init)))]
+    c1 = [run.at(c, 1) for c in c0]
+    keep = set(range(len(c0)))
     s = make_solver(budget)
     s.add(run.transition(0))
-    while keep:
-        with frame(s):
-            s.add([c0[j] for j in keep])
-            s.add(z3.Not(z3.And([c1[j] for j in keep])))
-            a = check(s, budget)
-            if a.outcome is Outcome.UNSAT:
-                return keep
+    acts = [z3.Bool(f"houdini.{j}") for j in range(len(c0))]
+    for j, c in enumerate(c0):
+        s.add(z3.Implies(acts[j], c))
+    changed = True
+    while changed:
+        changed = False
+        for j in sorted(keep):
+            if j not in keep:
+                continue
+            a = check(s, budget, *[acts[x] for x in sorted(keep)], z3.Not(c1[j]),
+                      rlimit=HOUDINI_RLIMIT)
             if a.outcome is Outcome.UNKNOWN:
-                return None
-            mdl = s.model()
-            keep = [j for j in keep if model_bool(mdl, c1[j])]
-    return keep
+                if budget.expired():
+                    return None
+                keep.discard(j)  # not shown preserved within the cap: never assumed
+                changed = True
+            elif a.outcome is Outcome.SAT:
+                mdl = s.model()
+                keep -= {x for x in keep if not model_bool(mdl, c1[x])}
+                changed = True
+    return [c0[j] for j in sorted(keep)]
+
+
+ENCODED_OPS = (m.OpKind.CREATE, m.OpKind.DESTROY, m.OpKind.BALLOON_OUT, m.OpKind.BALLOON_IN)
 
 
 def supports(model: m.Model, prop: m.Property) -> bool | str:
     """True if `verify_property` can decide `prop` on `model`, else the reason it cannot."""
-    frames, slots = page_level_size(model)
-    if frames > MAX_FRAMES or slots > MAX_SLOTS:
-        return (f"the page-level encoding handles at most {MAX_FRAMES} frames and {MAX_SLOTS} "
-                f"p2m pages; this model has {frames} frames and {slots} pages")
+    frames, mapvars = page_level_size(model)
+    if frames > MAX_FRAMES or mapvars > MAX_MAP_VARS:
+        return (f"the page-level encoding handles at most {MAX_FRAMES} frames; this model has "
+                f"{frames} frames ({mapvars} p2m variables per state)")
+    if model.hypervisor.placement is not m.Placement.ANY:
+        return (f"the symbolic engine encodes placement `any` only, not the "
+                f"`{model.hypervisor.placement.value}` allocator policy")
     for _j, op in _ops(model):
-        if op.kind not in (m.OpKind.CREATE, m.OpKind.DESTROY, m.OpKind.BALLOON_OUT,
-                           m.OpKind.BALLOON_IN):
+        if op.kind not in ENCODED_OPS:
             return f"the symbolic engine does not encode `{op.kind.value}` yet"
     return supported(model, prop)
 
@@ -304,43 +333,73 @@ def _minimise(s: z3.Solver, run: Unrolling, n: int, budget: Budget) -> tuple[z3.
 
     NOTE(minimal-trace): a lexicographic search with the same solver, no Optimize: (1) descend
     on the number of pages moved by balloon and grant operations (ask for strictly fewer until
-    unsat), (2) fix the operation sequence, (3) for each step in order, each address-valued
-    choice of the operation that fired, from its most significant bit down, keep a bit at 0 if
-    some trace allows it. Bits already 0 in the current model need no query. Returns the model
-    and whether the search finished (a budget stop leaves a valid, maybe non-minimal, trace).
+    unsat); (2) fix the operation sequence; (3) step by step, for each choice of the operation
+    that fired, in the order the operation records them, take the lowest address some trace of
+    this length and cost allows: for a one-hot choice (a block, an IPA) binary search for the
+    lowest index that can be set; for a frame set, the lexicographically smallest set, one
+    member at a time, each by binary search. Returns the model and whether the search finished
+    (a budget stop leaves a valid, maybe non-minimal, trace).
     """
     mdl = s.model()
     cost = run.moved(n)
-    best = mdl.eval(cost, model_completion=True).as_long()  # type: ignore[attr-defined]
+    best = _int_of(mdl, cost)
     while best > 0:
         a = check(s, budget, cost < best)
-        if a.outcome is not Outcome.SAT:
-            if a.outcome is Outcome.UNKNOWN:
-                return mdl, False
+        if a.outcome is Outcome.UNKNOWN:
+            return mdl, False
+        if a.outcome is Outcome.UNSAT:
             break
         mdl = s.model()
-        best = mdl.eval(cost, model_completion=True).as_long()  # type: ignore[attr-defined]
+        best = _int_of(mdl, cost)
     fixed: list[z3.BoolRef] = [cost == best]
+    fired = [run.fired(mdl, i) for i in range(n)]
+    fixed += [run.ind(i, b) for i, b in enumerate(fired)]
+
+    def sat(*extra: z3.BoolRef) -> bool | None:
+        nonlocal mdl
+        a = check(s, budget, *fixed, *extra)
+        if a.outcome is Outcome.UNKNOWN:
+            return None
+        if a.outcome is Outcome.SAT:
+            mdl = s.model()
+            return True
+        return False
+
+    def lowest(bits: list[z3.BoolRef], lo: int) -> int | None:
+        """The smallest j >= lo such that bits[j] can be true (the current model has one)."""
+        hi = next(j for j in range(lo, len(bits)) if model_bool(mdl, bits[j]))
+        while lo < hi:
+            mid = (lo + hi) // 2
+            got = sat(z3.Or(bits[lo:mid + 1]))
+            if got is None:
+                return None
+            if got:
+                hi = next(j for j in range(lo, mid + 1) if model_bool(mdl, bits[j]))
+            else:
+                fixed.extend(z3.Not(b) for b in bits[lo:mid + 1])
+                lo = mid + 1
+        return lo
+
     for i in range(n):
-        fixed.append(run.inds[i][run.fired(mdl, i)])
-    for i in range(n):
-        br = run.branches[i][run.fired(mdl, i)]
-        for x in br.addresses:
-            w = x.size()  # type: ignore[attr-defined]
-            for bit in range(w - 1, -1, -1):
-                xb = z3.Extract(bit, bit, x)
-                if mdl.eval(xb, model_completion=True).as_long() == 0:  # type: ignore[attr-defined]
-                    fixed.append(xb == 0)
-                    continue
-                a = check(s, budget, *fixed, xb == 0)
-                if a.outcome is Outcome.SAT:
-                    mdl = s.model()
-                    fixed.append(xb == 0)
-                elif a.outcome is Outcome.UNSAT:
-                    fixed.append(xb == 1)
-                else:
+        for kind, bits0 in run.objectives(i, fired[i]):
+            bits = [run.at_step(b, i) for b in bits0]
+            size = sum(1 for b in bits if model_bool(mdl, b))
+            start = 0
+            for _ in range(size if kind == "set" else min(size, 1)):
+                j = lowest(bits, start)
+                if j is None:
                     return mdl, False
+                fixed.extend(z3.Not(b) for b in bits[start:j])
+                fixed.append(bits[j])
+                start = j + 1
+            if kind == "set":
+                fixed.extend(z3.Not(b) for b in bits[start:])
     return mdl, True
+
+
+def _int_of(mdl: z3.ModelRef, e: z3.ExprRef) -> int:
+    v = mdl.eval(e, model_completion=True)
+    return int(v.as_long())  # type: ignore[attr-defined]
 
 
 def _result(prop: m.Property, verdict: Verdict, method: str, scope: Scope, budget: Budget,
@@ -354,42 +413,70 @@ def _result(prop: m.Property, verdict: Verdict, method: str, scope: Scope, budge
                           warnings=warnings or [], stats=stats)
 
 
+@contextmanager
+def fresh_context() -> Iterator[z3.Context]:
+    """NOTE(fresh-context): each property check builds its terms in a new Z3 context, so that
+    nothing a previous check created (term ids, caches) can steer the solver: the same check
+    takes the same path whatever ran before it in the process. The z3 Python API builds
+    constants in its main context, which is swapped for the duration of the block."""
+    import z3.z3 as z3mod
+
+    saved = z3mod._main_ctx
+    ctx = z3.Context()
+    z3mod._main_ctx = ctx
+    try:
+        yield ctx
+    finally:
+        z3mod._main_ctx = saved
+
+
 def verify_property(model: m.Model, prop: m.Property, *, depth: int | None,
                     timeout: float | None) -> PropertyResult:
     """Decide `prop` with BMC (shortest counterexamples) and k-induction (docs/smt.md)."""
+    with fresh_context():
+        return _verify(model, prop, depth, timeout)
+
+
+def _verify(model: m.Model, prop: m.Property, depth: int | None,
+            timeout: float | None) -> PropertyResult:
     budget = Budget(timeout if timeout is not None else DEFAULT_TIMEOUT)
     why = supports(model, prop)
     if why is not True:
         return _result(prop, Verdict.UNDECIDED, "none", Scope(0, False, "exact"), budget,
                        {"reason": why}, warnings=[str(why)])
-    enc = PageEncoding(model, observed_failures(model), dma_tracked(model))
+    enc = PageEncoding(model, observed_failures(model))
     run = Unrolling(enc)
-    placement = enc.placement
-    stats: dict[str, Any] = {"encoding": "page", "frames": len(enc.frames)}
-    lemmas = _houdini(enc, run, budget)
-    stats["lemmas"] = len(lemmas) if lemmas is not None else 0
+    return _engine(model, prop, enc, run, budget, MAX_DEPTH if depth is None else depth)
 
-    def lem(i: int) -> list[z3.BoolRef]:
-        if not lemmas:
-            return []
-        c = _lemma_candidates(enc, i)
-        return [c[j] for j in lemmas]
+
+def _engine(model: m.Model, prop: m.Property, enc: PageEncoding, run: Unrolling,
+            budget: Budget, bound: int) -> PropertyResult:
+    """Deepening BMC interleaved with k-induction over simple paths.
+
+    At depth k: the base query asks for a violation in exactly k steps from the initial state
+    (unsat at every smaller depth has been shown, so a model is a shortest trace); the step
+    query asks for k + 1 steps along distinct states where the property holds k + 1 times and
+    then fails (unsat: proved by (k+1)-induction). Inductive structural lemmas (`_houdini`) are
+    computed the first time a step query is satisfiable, then assumed at every state.
+    """
+    placement = enc.placement
+    stats: dict[str, Any] = {"encoding": "page", "frames": len(enc.frames), "lemmas": 0}
+    prop0 = holds(enc, prop, 0)
+
+    def P(i: int) -> z3.BoolRef:
+        return run.at(prop0, i)
 
     base, step = make_solver(budget), make_solver(budget)
     base.add(enc.init(0))
-    base.add(lem(0))
-    step.add(lem(0))
+    lemma0: z3.BoolRef | None = None
     induction_unknown = ""
-    bound = MAX_DEPTH if depth is None else depth
     k = 0
     while True:
         stats["k_reached"] = k
         if k > 0:
-            t = run.transition(k - 1)
-            base.add(t)
-            base.add(lem(k))
+            base.add(run.transition(k - 1))
         with frame(base):
-            base.add(z3.Not(holds(enc, prop, k)))
+            base.add(z3.Not(P(k)))
             a = check(base, budget)
             if a.outcome is Outcome.SAT:
                 mdl, minimal = _minimise(base, run, k, budget)
@@ -404,22 +491,33 @@ def verify_property(model: m.Model, prop: m.Property, *, depth: int | None,
                 return _result(prop, Verdict.UNDECIDED, "bmc", Scope(max(k - 1, 0), False,
                                placement), budget, stats,
                                warnings=[f"solver gave up at depth {k}: {a.reason}"])
-        base.add(holds(enc, prop, k))
+        base.add(P(k))
         # step case with k + 1 transitions over a simple path
-        step.add(holds(enc, prop, k))
+        step.add(P(k))
         step.add(run.transition(k))
-        step.add(lem(k + 1))
         step.add([run.distinct(j, k + 1) for j in range(k + 1)])
-        with frame(step):
-            step.add(z3.Not(holds(enc, prop, k + 1)))
-            a = check(step, budget)
-            if a.outcome is Outcome.UNSAT:
-                stats.update(solver_stats(step))
-                stats["k"] = k + 1
-                return _result(prop, Verdict.PROVED, f"k-induction(k={k + 1})",
-                               Scope(None, True, placement), budget, stats)
-            if a.outcome is Outcome.UNKNOWN:
-                induction_unknown = a.reason
+        if lemma0 is not None:
+            step.add(run.at(lemma0, k + 1))
+        while True:
+            with frame(step):
+                step.add(z3.Not(P(k + 1)))
+                a = check(step, budget)
+            if a.outcome is Outcome.SAT and lemma0 is None:
+                t0 = time.perf_counter()
+                kept = _houdini(enc, run, budget)
+                lemma0 = z3.And(kept) if kept else z3.BoolVal(True)
+                stats["lemmas"] = len(kept or [])
+                stats["lemma_seconds"] = round(time.perf_counter() - t0, 3)
+                step.add([run.at(lemma0, i) for i in range(k + 2)])
+                continue
+            break
+        if a.outcome is Outcome.UNSAT:
+            stats.update(solver_stats(step))
+            stats["k"] = k + 1
+            return _result(prop, Verdict.PROVED, f"k-induction(k={k + 1})",
+                           Scope(None, True, placement), budget, stats)
+        if a.outcome is Outcome.UNKNOWN:
+            induction_unknown = a.reason
         if k >= bound:
             stats.update(solver_stats(base))
             warn = [f"k-induction did not close up to k={k + 1}" +
