@@ -41,7 +41,7 @@ def derive(base: Sequence[ast.HypervisorStmt],
     out: list[tuple[ast.HypervisorStmt, bool]] = [(st, True) for st in base]  # (stmt, from base)
     for st in own:
         hits = [i for i, (b, inherited) in enumerate(out) if inherited and _same(b, st)]
-        if not hits or isinstance(st, ast.NoteStmt):
+        if not hits:
             out.append((st, False))
             continue
         out[hits[0]] = (st, False)
