@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from checker import report_ci
+from checker import report_ci, report_common
 from checker.diagnostics import Span
 from checker.model import (
     NO_SPAN,
@@ -305,12 +305,12 @@ def test_verify_markdown_links() -> None:
 
 def test_cause_without_scenario_spans_is_the_domain() -> None:
     model = make_model(scenario=False)
-    c = report_ci.cause(model, model.properties[0], IPA_TRACE)
+    c = report_common.cause(model, model.properties[0], IPA_TRACE)
     assert c is not None and (c.what, c.name, c.span.line) == ("domain", "domd", 10)
     restricted = model.properties[2]
-    c2 = report_ci.cause(model, restricted, None)
+    c2 = report_common.cause(model, restricted, None)
     assert c2 is not None and c2.name == "domd"
-    assert report_ci.cause(model, None, Trace("x", {}, (), "")) is None
+    assert report_common.cause(model, None, Trace("x", {}, (), "")) is None
 
 
 def test_unspanned_locations_still_validate() -> None:
