@@ -225,7 +225,7 @@ class Packed:
     def encode(self, state: State) -> int:
         sem = self.sem
         view = sem.view(state)
-        s = (view[0] << self.pc_off) | (view[1] << self.count_off)
+        s: int = (view[0] << self.pc_off) | (view[1] << self.count_off)
         for d in range(sem.ndom):
             flags = (F_CREATE if ("create", d) in view[FAILED] else 0) | (
                 F_BIN if ("balloon_in", d) in view[FAILED] else 0)
@@ -364,7 +364,7 @@ class Packed:
         """class(c) of key kind GROW: alive | balloon_in flag | 8 when it may grow; -1 when it
         may not grow (its balloon_in has no successor whatever is free)."""
         owned = (c >> OWNED) & self.HEAP
-        if not c & ALIVE or bin(owned).count("1") >= self.sem.doms[d].pages:
+        if not c & ALIVE or owned.bit_count() >= self.sem.doms[d].pages:
             return -1
         return (c & (ALIVE | F_BIN)) | 8
 
@@ -475,7 +475,7 @@ class Packed:
             return out
         if kind is OpKind.BALLOON_IN:
             if not self.direct[d]:
-                if info.pages - bin(owned).count("1") < 1:
+                if info.pages - owned.bit_count() < 1:
                     return []
                 out = [c | (1 << (OWNED + k)) for k in free_bits]
                 return out or self._fail(d, c, F_BIN, sem.obs_balloon_in[d])
@@ -507,7 +507,7 @@ class Packed:
         """(op index, successor) for every transition of s, before any canonical form."""
         pc, count = self.pos(s)
         free = self.HEAP ^ (s & self.HEAP)
-        out = []
+        out: list[tuple[int, int]] = []
         for oi, d, off, mask, _alive, memo in self.op_table(pc, count):
             c = (s >> off) & mask
             key = self.key(self.key_kind(oi), d, c, free)

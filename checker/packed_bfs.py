@@ -242,9 +242,9 @@ def search(
                     cross_check_state(pk, s, got)
                     got = []
                 transitions += n
-                if n == 0 and finished is not None and len(res.deadlocks) < 10_000:
-                    if not finished(pk.decode(s)):
-                        res.deadlocks.append(i)
+                if (n == 0 and finished is not None and len(res.deadlocks) < 10_000
+                        and not finished(pk.decode(s))):
+                    res.deadlocks.append(i)
                 if transitions >= next_look:
                     next_look = transitions + progress_every
                     now = time.perf_counter()
@@ -297,7 +297,7 @@ def rows_at(pk: Packed, pc: int, count: int, pairs: dict[int, tuple[int, ...]],
                 continue
         groups.append((d, nd, kind, [oi]))
     rows: list[Row] = []
-    for d, need, kind, ois in groups:
+    for d, nd, kind, ois in groups:
         g = pairs.get(d)
         sym: Any = None
         if g is not None and len(g) == 2:
@@ -307,7 +307,7 @@ def rows_at(pk: Packed, pc: int, count: int, pairs: dict[int, tuple[int, ...]],
             sym = canon
         aux: Any = pk.block_masks(d) if kind == BLOCKS else {}
         memo = memos.setdefault((pc * 4096 + count, tuple(ois)), {})
-        rows.append((pk.off[d], (1 << pk.width[d]) - 1, need, memo, sym, kind, aux, tuple(ois),
+        rows.append((pk.off[d], (1 << pk.width[d]) - 1, nd, memo, sym, kind, aux, tuple(ois),
                      d, pc, count))
     return rows
 

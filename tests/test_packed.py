@@ -96,3 +96,28 @@ def test_decode_encode_round_trip_and_unsupported_models() -> None:
     with pytest.raises(CheckerError):
         explore(cand, list(model.properties), cross_check=True)
     assert explore(cand, list(model.properties)).store == "reference"
+
+
+@pytest.mark.parametrize("mode", ["fixed", "naive"])
+@pytest.mark.parametrize("symmetry", [False, True])
+def test_cross_checked_prefix_of_a_small_ish_size(mode: str, symmetry: bool) -> None:
+    """frag-balloon(16, 2, 1): the first states (several BFS levels, every operation of domd
+    with its masked memo keys and, with symmetry, swapped pairs) agree with the reference."""
+    model = _model(16, 2, 1, mode)
+    sem = Semantics(model, placement="exact", symmetry=symmetry)
+    props = [p for p in model.properties if p.name == "no_frame_shared"]
+    exp = explore(sem, props, symmetry=symmetry, cross_check=True, max_states=6000)
+    assert exp.store == "packed" and exp.stopped_by == "max_states" and exp.depth >= 3
+    assert {0, 1, 2, 3, 4, 5, 6} <= exp.fired
+
+
+def test_graph_of_a_packed_search_is_the_reference_graph() -> None:
+    model = _model(8, 1, 2, "fixed")
+    props = list(model.properties)[:1]
+    ref = explore(Semantics(model, placement="exact"), props, packed=False)
+    auto = explore(Semantics(model, placement="exact"), props)
+    full = explore(Semantics(model, placement="exact"), props, graph=True)
+    assert ref.graph is not None and auto.graph is not None and full.graph is not None
+    for g in (auto.graph, full.graph):
+        assert g.number_of_nodes() == ref.graph.number_of_nodes()
+        assert g.number_of_edges() == ref.graph.number_of_edges()
