@@ -780,19 +780,22 @@ class Semantics:
     def _reads(self, op: Op) -> tuple[int, ...]:
         """The view slots an operation's outcome depends on (all it may change among them)."""
         doms = tuple(range(DOM0, DOM0 + self.ndom))
-        everything = (NEXT_ID, FAILED, DMA_BAD, FREE) + doms
         k = op.kind
         d = DOM0 + op.domain
-        cand = self.placement == pl.CANDIDATES  # candidates look at every domain (hints)
+        # candidates also look at the 1:1 domains (hints: their holes, their fixed rambase)
+        hints = tuple(
+            DOM0 + i for i, info in enumerate(self.doms)
+            if info.direct_decl is not DirectMap.NONE and not info.static and DOM0 + i != d
+        ) if self.placement == pl.CANDIDATES else ()
         if k is OpKind.CREATE:
-            return everything if cand else (NEXT_ID, FAILED, FREE, d)
+            return (NEXT_ID, FAILED, FREE, d) + hints
         # Releasing frames changes the (derived) free heap but does not depend on it.
         if k is OpKind.DESTROY:
             return doms if self.has_grants else (d,)
         if k is OpKind.BALLOON_OUT:
             return (d,)
         if k is OpKind.BALLOON_IN:
-            return everything if cand else (FAILED, FREE, d)
+            return (FAILED, FREE, d) + hints
         if k is OpKind.GRANT:
             return (d,) if op.peer is None else (d, DOM0 + op.peer)
         if k is OpKind.UNMAP:
