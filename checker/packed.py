@@ -455,8 +455,9 @@ class Packed:
                     bi = self.blocks[d].index(b) if self._allocated(d) else 0
                     out.append(self._make(d, flags, sum(1 << k for k in blk), bi, slots))
                 return out or self._fail(d, c, F_CREATE, sem.obs_create[d])
-            out = [self._make(d, flags, sum(1 << k for k in sub))
-                   for sub in itertools.combinations(free_bits, info.pages)]
+            made = ALIVE | flags  # `_make` of a domain that is not 1:1, inlined
+            out = [made | (sum(sub) << OWNED)
+                   for sub in itertools.combinations([1 << k for k in free_bits], info.pages)]
             return out or self._fail(d, c, F_CREATE, sem.obs_create[d])
         if not alive:
             return []
