@@ -14,7 +14,8 @@ NOTE(packed-layout): a state is one Python int of fixed bit fields, lowest first
 
 A dead domain keeps only its failure flags. Each operation's outcome depends on its domain's
 component, the free heap and the scenario position only, so its successors are memoised per
-(component, free heap) as *deltas*: a successor is `state + delta`. The failure flags live in
+(component, the part of the free heap it looks at) as *deltas* (NOTE(packed-keys)): a
+successor is `state + delta`. The failure flags live in
 the component of their domain (the reference's sorted `failed` tuple is rebuilt by `decode`).
 
 Everything reported (traces, witnesses, replay, ITF) comes from the reference semantics: the
@@ -338,7 +339,11 @@ class Packed:
         return out
 
     def key_kind(self, oi: int) -> int:
-        """How op oi's memo key is made from (component c, free heap) (NOTE(packed-keys)):
+        """How op oi's memo key is made from (component c, free heap).
+
+        NOTE(packed-keys): the key holds only what the outcome depends on; the search joins
+        consecutive operations of one domain with the same aliveness into one look-up when
+        their kinds join (COMP with OWN or WHOLE; never GROW: its key drops c):
 
         0 (`WHOLE`): `c << H | free`; 1 (`COMP`): `c` (destroy and balloon_out do not look at
         the free heap); 2 (`GROW`): `class(c) << H | free` for the balloon_in of a domain that

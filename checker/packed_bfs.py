@@ -3,9 +3,11 @@
 The same search as `explore` (shortest traces, bounds, progress, graph edges, dead ends) over
 ints: the visited set is a dict `state -> index` in discovery order (its values are the
 indices while a graph is recorded, else 0, one shared small int), the parents an
-`array('l')`. A successor is `state + delta` with the deltas memoised per operation and
-(domain component, free heap); only the acting domain's component changes, so only its
-verdicts are looked at (they are memoised with the deltas).
+`array('i')`. A successor is `state + delta`. Per state, each run of consecutive operations of
+one domain that need the same aliveness costs one memo look-up (NOTE(packed-keys)): the key is
+the domain's component and only the part of the free heap the operations look at. Only the
+acting domain's component changes, so only its verdicts are looked at (memoised with the
+deltas). The automatic graph is re-derived after an exhausted search (NOTE(packed-graph)).
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def search(
     init = pk.initial()
     key0 = canon(init) if canon is not None else init
     bit_of = {p.name: 1 << i for i, p in enumerate(pk.props)}
-    res = Search({key0: 0}, array("l", [-1]), key0, {}, record=record)
+    res = Search({key0: 0}, array("i", [-1]), key0, {}, record=record)  # 4 bytes a state
     index, parent, found = res.index, res.parent, res.found
     bits0 = pk.violations(key0)
     for p in properties:
