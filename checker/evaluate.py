@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Final
 
 from checker import extents as ex
 from checker.extents import Extents
@@ -34,17 +34,25 @@ from checker.model import (
 )
 
 if TYPE_CHECKING:
-    from checker.semantics import Semantics, State
+    from checker.semantics import Semantics, View
 
-D_ID, D_DIRECT, D_RAMBASE, D_RAM, D_OWNED, D_GRANTS = range(6)
-FAILED, DMA_BAD, DOM0 = 3, 4, 6
+D_ID: Final = 0
+D_DIRECT: Final = 1
+D_RAMBASE: Final = 2
+D_RAM: Final = 3
+D_OWNED: Final = 4
+D_GRANTS: Final = 5
+FAILED: Final = 3  # slots of a view (checker.semantics)
+DMA_BAD: Final = 4
+FREE: Final = 5
+DOM0: Final = 6
 
 
 class EvalError(Exception):
     """An invariant expression cannot be evaluated (a type error the resolver let through)."""
 
 
-def violation(sem: "Semantics", st: "State", prop: Property) -> str | None:
+def violation(sem: Semantics, st: View, prop: Property) -> str | None:
     kind = prop.kind
     if kind is PropertyKind.INVARIANT:
         if prop.expr is None:
@@ -56,11 +64,11 @@ def violation(sem: "Semantics", st: "State", prop: Property) -> str | None:
 # ---- naming pages and regions ----------------------------------------------------------------
 
 
-def addr(sem: "Semantics", frame: int) -> str:
+def addr(sem: Semantics, frame: int) -> str:
     return f"{frame << sem.shift:#x}"
 
 
-def region_at(sem: "Semantics", frame: int) -> str:
+def region_at(sem: Semantics, frame: int) -> str:
     """Which platform region (or static memory) holds the machine frame."""
     pa = frame << sem.shift
     plat = sem.model.platform
@@ -78,17 +86,17 @@ def region_at(sem: "Semantics", frame: int) -> str:
     return "no host region"
 
 
-def owner_at(sem: "Semantics", st: "State", frame: int) -> str:
+def owner_at(sem: Semantics, st: View, frame: int) -> str:
     for d in range(sem.ndom):
         dom = st[DOM0 + d]
         if dom is not None and ex.contains(dom[D_OWNED], frame):
             return f"owned by {sem.doms[d].name}"
-    if ex.contains(st[5], frame):
+    if ex.contains(st[FREE], frame):
         return "free"
     return "not in the heap"
 
 
-def where(sem: "Semantics", st: "State", frame: int) -> str:
+def where(sem: Semantics, st: View, frame: int) -> str:
     return f"{region_at(sem, frame)}, {owner_at(sem, st, frame)}"
 
 
@@ -107,7 +115,7 @@ PER_DOMAIN = frozenset({
 })
 
 
-def dom_finding(sem: "Semantics", kind: PropertyKind, dom: Any, d: int) -> Finding | None:
+def dom_finding(sem: Semantics, kind: PropertyKind, dom: Any, d: int) -> Finding | None:
     """What is wrong with one alive domain for a per-domain property, or None."""
     if dom is None:
         return None
@@ -133,7 +141,7 @@ def dom_finding(sem: "Semantics", kind: PropertyKind, dom: Any, d: int) -> Findi
     raise ValueError(f"{kind.value} is not a per-domain property")
 
 
-def pair_finding(sem: "Semantics", a: Any, b: Any) -> Finding | None:
+def pair_finding(sem: Semantics, a: Any, b: Any) -> Finding | None:
     """no_frame_shared between two alive domains: a frame owned, or mapped as RAM, by both."""
     if a is None or b is None:
         return None
@@ -153,7 +161,7 @@ def dma_finding(bad: Any, d: int) -> Finding | None:
     return tuple(bad[1:]) if bad is not None and bad[0] == d else None
 
 
-def _ipa_overlap(sem: "Semantics", dom: Any, d: int) -> Finding | None:
+def _ipa_overlap(sem: Semantics, dom: Any, d: int) -> Finding | None:
     ram = sem.ram_range(dom, d)
     mmio = list(sem.model.domains[d].passthrough)
     wins = _windows(sem, bool(dom[D_DIRECT]))
@@ -169,7 +177,7 @@ def _ipa_overlap(sem: "Semantics", dom: Any, d: int) -> Finding | None:
     return None
 
 
-def _frames_self(sem: "Semantics", dom: Any, d: int) -> Finding | None:
+def _frames_self(sem: Semantics, dom: Any, d: int) -> Finding | None:
     owned = dom[D_OWNED]
     p2m = sem.p2m(dom, d)
     for ipa, mfn, cnt in p2m:
@@ -187,7 +195,7 @@ def _frames_self(sem: "Semantics", dom: Any, d: int) -> Finding | None:
     return None
 
 
-def witness(sem: "Semantics", st: "State", kind: PropertyKind, d: int, f: Finding,
+def witness(sem: Semantics, st: View, kind: PropertyKind, d: int, f: Finding,
             other: int | None = None) -> str:
     """The text of a finding: page, IPA and PA in hex, the region and owner it hit."""
     name = sem.doms[d].name
@@ -238,7 +246,7 @@ def witness(sem: "Semantics", st: "State", kind: PropertyKind, d: int, f: Findin
     return f"{tag} {name} failed: {what}"
 
 
-def builtin_violation(sem: "Semantics", st: "State", prop: Property) -> str | None:
+def builtin_violation(sem: Semantics, st: View, prop: Property) -> str | None:
     """A built-in property on a decoded state, without memoisation."""
     kind = prop.kind
     covered = [d for d in range(sem.ndom) if prop.covers(d)]
@@ -261,7 +269,7 @@ def builtin_violation(sem: "Semantics", st: "State", prop: Property) -> str | No
     return None
 
 
-def _windows(sem: "Semantics", direct: bool) -> list[Region]:
+def _windows(sem: Semantics, direct: bool) -> list[Region]:
     hv = sem.model.hypervisor
     if direct and hv.host_windows:
         found = [sem.model.platform.region(n) for n in hv.host_windows]
@@ -269,14 +277,14 @@ def _windows(sem: "Semantics", direct: bool) -> list[Region]:
     return list(hv.windows)
 
 
-def _frames_of(sem: "Semantics", r: Region) -> Extents:
+def _frames_of(sem: Semantics, r: Region) -> Extents:
     sh = sem.shift
     lo = r.base >> sh
     hi = (r.end + (1 << sh) - 1) >> sh
     return ex.single(lo, hi - lo)
 
 
-def _span(sem: "Semantics", ext: Extents) -> str:
+def _span(sem: Semantics, ext: Extents) -> str:
     if not ext:
         return "none"
     return ", ".join(f"[{addr(sem, s)}, {addr(sem, s + c)})" for s, c in ext[:3]) + (
@@ -307,11 +315,11 @@ class Span:
     hi: int
 
 
-Value = Union[int, bool, DomRef, MapRef, Span]
+Value = int | bool | DomRef | MapRef | Span
 
 
 class _Eval:
-    def __init__(self, sem: "Semantics", st: "State") -> None:
+    def __init__(self, sem: Semantics, st: View) -> None:
         self.sem = sem
         self.st = st
         self.names = {d.name: d.index for d in sem.model.domains}
@@ -457,7 +465,7 @@ class _Eval:
         return f"no {e.var} satisfies it"
 
 
-def _invariant(sem: "Semantics", st: "State", prop: Property) -> str | None:
+def _invariant(sem: Semantics, st: View, prop: Property) -> str | None:
     assert prop.expr is not None
     ev = _Eval(sem, st)
     expr = prop.expr

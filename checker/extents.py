@@ -90,8 +90,7 @@ def union(a: Extents, b: Extents) -> Extents:
             s, c = b[j]
             j += 1
         if cur_e >= s:
-            if s + c > cur_e:
-                cur_e = s + c
+            cur_e = max(cur_e, s + c)
         else:
             if cur_e >= 0:
                 out.append((cur_s, cur_e - cur_s))

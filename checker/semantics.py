@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from operator import itemgetter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Union
+from operator import itemgetter
+from typing import Any, ClassVar, Final, NamedTuple
 
 from checker import evaluate
 from checker import extents as ex
@@ -44,7 +44,6 @@ from checker.model import (
     BalloonMode,
     Choose,
     DirectMap,
-    Loop,
     Model,
     Op,
     OpKind,
@@ -57,13 +56,18 @@ from checker.model import (
 
 State = tuple[int, ...]
 View = tuple[Any, ...]
-DomState = tuple[int, bool, int, P2m, Extents, tuple[tuple[int, int, int], ...]]
-ChoiceValue = Union[int, Extents]
+DomState = tuple[int, bool, int, P2m, Extents, tuple[tuple[int, int, int], ...]]  # see D_*
+ChoiceValue = int | Extents
 Choices = tuple[tuple[str, ChoiceValue], ...]
 
 PC, COUNT, NEXT_ID, FAILED, DMA_BAD, FREE, DOM0 = range(7)  # slots of a view
 SD0 = 5  # slot of domain 0 in a state (a state has no `free` slot)
-D_ID, D_DIRECT, D_RAMBASE, D_RAM, D_OWNED, D_GRANTS = range(6)
+D_ID: Final = 0  # fields of an alive domain's component
+D_DIRECT: Final = 1
+D_RAMBASE: Final = 2
+D_RAM: Final = 3
+D_OWNED: Final = 4
+D_GRANTS: Final = 5
 
 EXACT_HEAP_FRAMES = 64  # `auto` enumerates exactly up to this many heap frames ...
 EXACT_MAX_SUBSETS = 1 << 16  # ... when no frame request has more subsets than this
@@ -275,11 +279,11 @@ class Semantics:
         for d in self.doms:
             if d.pages + ex.count(d.static) > pl.CANDIDATE_ALL:
                 return False
-        for op in self.ops:
-            if op.kind is OpKind.BALLOON_OUT:
-                if math.comb(self.doms[op.domain].pages, op.pages) > pl.CANDIDATE_ALL:
-                    return False
-        return True
+        return not any(
+            op.kind is OpKind.BALLOON_OUT
+            and math.comb(self.doms[op.domain].pages, op.pages) > pl.CANDIDATE_ALL
+            for op in self.ops
+        )
 
     # ---- labels ---------------------------------------------------------------------------
 
@@ -410,9 +414,9 @@ class Semantics:
             dom = st[DOM0 + d]
             if dom is not None and dom[D_DIRECT]:
                 hints.append(ex.difference(self.ram_range(dom, d), ex.p2m_ipas(dom[D_RAM])))
-            elif dom is None and info.direct_decl is not DirectMap.NONE and not info.static:
-                if info.rambase_mode is RambaseMode.FIXED:
-                    hints.append(ex.single(info.rambase, 1 << info.order))
+            elif (dom is None and info.direct_decl is not DirectMap.NONE and not info.static
+                  and info.rambase_mode is RambaseMode.FIXED):
+                hints.append(ex.single(info.rambase, 1 << info.order))
         return hints
 
     def _pick_frames(
@@ -462,9 +466,9 @@ class Semantics:
             size = 1 << order
             if v % size or not ex.contains_range(free, v, size):
                 raise NotEnabled(f"block {v:#x} is not a free aligned block of order {order}")
-            if self.placement in (pl.TOP_DOWN, pl.BOTTOM_UP):
-                if pl.block_choices(free, order, self.placement, self.max_order) != [v]:
-                    raise NotEnabled(f"the {self.placement} policy allocates another block")
+            if self.placement in (pl.TOP_DOWN, pl.BOTTOM_UP) and pl.block_choices(
+                    free, order, self.placement, self.max_order) != [v]:
+                raise NotEnabled(f"the {self.placement} policy allocates another block")
             return [v]
         if self.placement == pl.EXACT:
             key = (free, order)
@@ -922,6 +926,7 @@ class Semantics:
         dom = self._vals[dom_id]
         op = self.ops[oi]
         owned = ex.union(dom[D_OWNED], fs)
+        nd: DomState
         if ipa < 0:
             action = Action(oi, op, (("frames", fs),))
             nd = (dom[0], False, dom[2], (), owned, dom[5])
@@ -1064,7 +1069,7 @@ class Semantics:
         got = ", ".join(n for n, _ in results[0][0]) or "none"
         raise NotEnabled(f"'{self._labels[oi]}': the choices given do not match (expected: {got})")
 
-    _dispatch = {
+    _dispatch: ClassVar[dict[OpKind, Callable[..., Iterator[tuple[Choices, View]]]]] = {
         OpKind.CREATE: _op_create,
         OpKind.DESTROY: _op_destroy,
         OpKind.BALLOON_OUT: _op_balloon_out,
@@ -1156,9 +1161,9 @@ class Semantics:
         """What the step changed: allocations, mappings, frees, failures (addresses in hex)."""
         out: list[str] = []
         sh = self.shift
-        before, after = self.view(before), self.view(after)
+        vb, va = self.view(before), self.view(after)
         for d, info in enumerate(self.doms):
-            b, a = before[DOM0 + d], after[DOM0 + d]
+            b, a = vb[DOM0 + d], va[DOM0 + d]
             name = info.name
             if b is None and a is None:
                 continue
@@ -1189,11 +1194,11 @@ class Semantics:
                            f"at IPA {i << sh:#x}")
             for i, m, f in sorted(gb - ga):
                 out.append(f"{name} unmaps the grant of PA {m << sh:#x} at IPA {i << sh:#x}")
-        for op, d in after[FAILED]:
-            if (op, d) not in before[FAILED]:
+        for op, d in va[FAILED]:
+            if (op, d) not in vb[FAILED]:
                 out.append(f"{op} {self.doms[d].name} FAILED (recorded)")
-        if after[DMA_BAD] is not None and before[DMA_BAD] is None:
-            d, ipa, want, got = after[DMA_BAD]
+        if va[DMA_BAD] is not None and vb[DMA_BAD] is None:
+            d, ipa, want, got = va[DMA_BAD]
             out.append(f"DMA of {self.doms[d].name} to IPA {ipa << sh:#x} reached PA "
                        f"{got << sh:#x} instead of PA {want << sh:#x}")
         if not out:
@@ -1204,10 +1209,10 @@ class Semantics:
 
     def state_to_json(self, state: State) -> dict[str, Any]:
         """Plain JSON values; every address is a frame number (multiply by the page size)."""
-        state = self.view(state)
+        v = self.view(state)
         doms: dict[str, Any] = {}
         for d, info in enumerate(self.doms):
-            dom = state[DOM0 + d]
+            dom = v[DOM0 + d]
             if dom is None:
                 doms[info.name] = None
                 continue
@@ -1222,11 +1227,11 @@ class Semantics:
                 {"ipa": i, "frame": m, "frontend": self.doms[f].name} for i, m, f in dom[D_GRANTS]
             ]
             doms[info.name] = entry
-        out: dict[str, Any] = {"pc": state[PC], "count": state[COUNT]}
+        out: dict[str, Any] = {"pc": v[PC], "count": v[COUNT]}
         if self.track_ids:
-            out["next_id"] = state[NEXT_ID]
-        out["failed"] = [{"op": op, "domain": self.doms[d].name} for op, d in state[FAILED]]
-        bad = state[DMA_BAD]
+            out["next_id"] = v[NEXT_ID]
+        out["failed"] = [{"op": op, "domain": self.doms[d].name} for op, d in v[FAILED]]
+        bad = v[DMA_BAD]
         out["dma_bad"] = None if bad is None else {
             "domain": self.doms[bad[0]].name, "ipa": bad[1], "intended": bad[2], "reached": bad[3]
         }
@@ -1255,7 +1260,7 @@ class Semantics:
         if next_id > self.id_cap:
             raise ValueError(f"state.next_id: saturates at {self.id_cap}")
         if not isinstance(obj["failed"], list):
-            raise ValueError("state.failed: expected a list")
+            raise ValueError("state.failed: expected a list")  # noqa: TRY004
         failed: list[tuple[str, int]] = []
         for item in obj["failed"]:
             item = _keys(item, "state.failed[]", {"op", "domain"})
@@ -1312,7 +1317,7 @@ class Semantics:
             taken = ex.union(taken, owned)
             free = ex.difference(free, owned)
             if not isinstance(e["grants"], list):
-                raise ValueError(f"{what}.grants: expected a list")
+                raise ValueError(f"{what}.grants: expected a list")  # noqa: TRY004
             grants: list[tuple[int, int, int]] = []
             for g in e["grants"]:
                 g = _keys(g, f"{what}.grants[]", {"ipa", "frame", "frontend"})
@@ -1340,7 +1345,7 @@ class Semantics:
             raise ValueError(
                 f"action.label: operation #{oi} is {self._labels[oi]!r}, not {obj['label']!r}")
         if not isinstance(obj["choices"], dict):
-            raise ValueError("action.choices: expected an object")
+            raise ValueError("action.choices: expected an object")  # noqa: TRY004
         choices: list[tuple[str, ChoiceValue]] = []
         for name, value in obj["choices"].items():
             if name not in _CHOICE_NAMES:
@@ -1388,7 +1393,7 @@ class Semantics:
         for other in members[1:]:
             swap = {members[0]: other, other: members[0]}
 
-            def sig(op: Op) -> tuple[Any, ...]:
+            def sig(op: Op, swap: dict[int, int] = swap) -> tuple[Any, ...]:
                 peer = None if op.peer is None else swap.get(op.peer, op.peer)
                 return (op.kind, swap.get(op.domain, op.domain), op.pages, peer, op.buffer)
 
@@ -1537,7 +1542,7 @@ def _json_ext(ext: Extents) -> list[list[int]]:
 
 def _ext_from_json(v: Any, what: str) -> Extents:
     if not isinstance(v, list):
-        raise ValueError(f"{what}: expected a list of [start, count] pairs")
+        raise ValueError(f"{what}: expected a list of [start, count] pairs")  # noqa: TRY004
     out: list[tuple[int, int]] = []
     for item in v:
         if not (isinstance(item, list) and len(item) == 2 and all(type(x) is int for x in item)):
@@ -1555,9 +1560,10 @@ def _int(v: Any, what: str, lo: int = 0) -> int:
     return v
 
 
-def _keys(obj: Any, what: str, required: set[str], optional: set[str] = set()) -> dict[str, Any]:
+def _keys(obj: Any, what: str, required: set[str],
+          optional: frozenset[str] = frozenset()) -> dict[str, Any]:
     if not isinstance(obj, dict):
-        raise ValueError(f"{what}: expected an object")
+        raise ValueError(f"{what}: expected an object")  # noqa: TRY004
     missing = required - obj.keys()
     extra = obj.keys() - required - optional
     if missing:

@@ -236,8 +236,14 @@ def test_placement_resolution() -> None:
 
 # ---- small hand-built models for the other operations ---------------------------------------
 
-from checker.model import (  # noqa: E402
-    Attr, BinOp, Choose, Num, Quant, RambaseMode, Var,
+from checker.model import (
+    Attr,
+    BinOp,
+    Choose,
+    Num,
+    Quant,
+    RambaseMode,
+    Var,
 )
 
 BASE = 0x8000_0000
@@ -411,7 +417,7 @@ def test_unobserved_failed_step_blocks_the_scenario() -> None:
     sem2 = _small([big], stmts, [], frames=8, max_order=2)
     assert list(sem2.successors(sem2.initial())) == []
     sem3 = _small([big], stmts, [mk.prop(PropertyKind.CREATE_SUCCEEDS)], frames=8, max_order=2)
-    (a, t), = sem3.successors(sem3.initial())
+    (_a, t), = sem3.successors(sem3.initial())
     assert sem3.violation(t, sem3.model.properties[0]) == (
         "create big failed: no free naturally aligned block / frames for its RAM")
 

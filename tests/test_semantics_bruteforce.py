@@ -12,8 +12,8 @@ from collections import deque
 
 import pytest
 
-from checker.extents import frames
 from checker import placement as pl
+from checker.extents import frames
 from checker.semantics import Semantics, State
 from tests import bruteforce as bf
 from tests import modelkit as mk
