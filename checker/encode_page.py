@@ -400,9 +400,15 @@ class PageEncoding:
             return len(dom.static)
         return max(dom.pages, 1 << dom.order) if dom.may_direct else dom.pages
 
-    def lemma_candidates(self, i: int) -> list[z3.BoolRef]:
+    def lemma_candidates(self, i: int, stage: int = 1) -> list[z3.BoolRef]:
         """Facts every reachable state should satisfy; `smt._houdini` keeps the inductive ones
-        (a candidate that is not inductive is dropped, never assumed)."""
+        (a candidate that is not inductive is dropped, never assumed). Stage 1: structural
+        facts (dead domains hold nothing, one frame per p2m slot, one owner per frame...);
+        stage 2: the cardinality bounds on what each domain owns, which cost the solver far
+        more to show inductive and are tried only when stage 1 does not close the proof."""
+        if stage == 2:
+            return [z3.PbLe([(self.own(d, f, i), 1) for f in range(len(self.frames))],
+                            self.max_owned(d)) for d in range(self.nd)]
         out: list[z3.BoolRef] = [self.scn.wellformed(self.var(("pc",), i), self.var(("count",), i))]
         nf = len(self.frames)
         for d, dom in enumerate(self.doms):
@@ -423,7 +429,6 @@ class PageEncoding:
                     out.append(z3.PbLe([(b, 1) for b in sf], 1))
                 if dom.may_plain:
                     out.append(z3.Implies(z3.Not(self.direct(d, i)), z3.Not(any_of(sf))))
-            out.append(z3.PbLe([(self.own(d, f, i), 1) for f in range(nf)], self.max_owned(d)))
             mine = {self.index[p] for p in dom.static}
             for f in range(self.nheap, nf):
                 if f not in mine:

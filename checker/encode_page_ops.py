@@ -75,7 +75,8 @@ def _at_least(bits: list[z3.BoolRef], n: int) -> z3.BoolRef:
 def _take_exactly(e: "PageEncoding", fs: list[int], n: int, allowed: Any, i: int) -> z3.BoolRef:
     """The chosen set is n frames of `fs`, each satisfying allowed(f); no other frame."""
     parts: list[z3.BoolRef] = [z3.Implies(e.take(f, i), allowed(f)) for f in fs]
-    others = [e.take(f, i) for f in range(len(e.frames)) if f not in set(fs)]
+    inside = set(fs)
+    others = [e.take(f, i) for f in range(len(e.frames)) if f not in inside]
     parts += [z3.Not(b) for b in others]
     parts.append(z3.PbEq([(e.take(f, i), 1) for f in fs], n) if fs else z3.BoolVal(n == 0))
     return z3.And(parts)
@@ -261,14 +262,14 @@ def _balloon_out(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[
                     all_of(z3.Implies(offs[s], all_of(e.pop(d, s + t, i) for t in range(n)))
                            for s in starts))
         hits = _hits(e, d, n, offs)
+        hit = [any_of(h) for h in hits]
         w: Writes = {}
         for s in range(e.nslots[d]):
-            hit = any_of(hits[s])
             for f in e.slot_frames[d][s]:
-                w[("map", d, s, f)] = z3.And(e.mp(d, s, f, i), z3.Not(hit))
+                w[("map", d, s, f)] = z3.And(e.mp(d, s, f, i), z3.Not(hit[s]))
         if e.model.hypervisor.balloon is not m.BalloonMode.KEEP_OWNED:
             for f in range(len(e.frames)):
-                gone = any_of(z3.And(any_of(hits[s]), e.mp(d, s, f, i))
+                gone = any_of(z3.And(hit[s], e.mp(d, s, f, i))
                               for s in range(e.nslots[d]) if e.has(("map", d, s, f)))
                 if not z3.is_false(gone):
                     w[("own", d, f)] = z3.And(e.own(d, f, i), z3.Not(gone))
@@ -348,13 +349,13 @@ def _balloon_in(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[B
             good = all_of(z3.Implies(offs[s], all_of(ok_slot(s + t) for t in range(n)))
                           for s in starts)
             w = {}
+            hit = [any_of(h) for h in hits]
             for s in range(e.nslots[d]):
-                hit = any_of(hits[s])
                 for f in e.slot_frames[d][s]:
-                    w[("map", d, s, f)] = z3.Or(e.mp(d, s, f, i), z3.And(hit, target(s, f)))
+                    w[("map", d, s, f)] = z3.Or(e.mp(d, s, f, i), z3.And(hit[s], target(s, f)))
             if same:
                 for f in fs:
-                    new = any_of(z3.And(any_of(hits[s]), target(s, f))
+                    new = any_of(z3.And(hit[s], target(s, f))
                                  for s in range(e.nslots[d]) if f in e.slot_frames[d][s])
                     if not z3.is_false(new):
                         w[("own", d, f)] = z3.Or(e.own(d, f, i), new)

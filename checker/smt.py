@@ -114,6 +114,19 @@ def frame(s: z3.Solver) -> Iterator[z3.Solver]:
         s.pop()
 
 
+@contextmanager
+def goal(s: z3.Solver, formula: z3.BoolRef, name: str) -> Iterator[z3.BoolRef]:
+    """A frame asserted through an activation literal: inside the block, queries that assume
+    the yielded literal see `formula`; on exit the literal is retired (asserted false).
+    Equivalent to push/assert/pop, without the incremental SAT solver's cost of a push."""
+    act = z3.Bool(name)
+    s.add(z3.Implies(act, formula))
+    try:
+        yield act
+    finally:
+        s.add(z3.Not(act))
+
+
 def solver_stats(s: z3.Solver) -> dict[str, float | int]:
     """Conflicts, decisions, memory and rlimit of a solver, where Z3 reports them."""
     out: dict[str, float | int] = {}
@@ -150,9 +163,31 @@ from checker.encode_page import MAX_FRAMES, MAX_MAP_VARS, PageEncoding, page_lev
 from checker.encode_props import holds, observed_failures, supported  # noqa: E402
 from checker.results import PropertyResult, Scope, Trace, Verdict  # noqa: E402
 
+LEMMA_DEPTH = 3  # compute lemmas once BMC has shown no violation shorter than this
 HOUDINI_RLIMIT = 3_000_000  # per candidate query (~1 s): past it the candidate is dropped
 DEFAULT_TIMEOUT = 300.0  # seconds per property when the caller sets none
 MAX_DEPTH = 10_000  # unrolling bound when the caller sets none (the budget usually stops first)
+
+
+class _Subst:
+    """A simultaneous renaming of constants, applied with one native call per term (the
+    Python `z3.substitute` re-checks every pair's sorts on each call, which dominates)."""
+
+    def __init__(self, pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) -> None:
+        from z3 import z3core
+
+        self._core = z3core
+        self.n = len(pairs)
+        self.keep = pairs  # the arrays hold raw pointers: keep the terms alive
+        self.src = (z3.Ast * self.n)(*[a.as_ast() for a, _ in pairs])
+        self.dst = (z3.Ast * self.n)(*[b.as_ast() for _, b in pairs])
+
+    def __call__(self, e: z3.ExprRef) -> z3.ExprRef:
+        if self.n == 0:
+            return e
+        ctx = e.ctx
+        raw = self._core.Z3_substitute(ctx.ref(), e.as_ast(), self.n, self.src, self.dst)
+        return z3.z3._to_expr_ref(raw, ctx)  # type: ignore[attr-defined]
 
 
 class Unrolling:
@@ -174,7 +209,9 @@ class Unrolling:
                        if k not in enc._sortof]
         self._trans: list[z3.BoolRef] = [self.template]
         self._maps: dict[int, list[tuple[z3.ExprRef, z3.ExprRef]]] = {}
-        self._state_maps: dict[int, list[tuple[z3.ExprRef, z3.ExprRef]]] = {}
+        self._state_subs: dict[int, _Subst] = {}
+        self._distinct0: z3.BoolRef | None = None
+        self._step_subs: dict[int, _Subst] = {}
 
     def _build(self, brs: list[Branch], inds: list[z3.BoolRef]) -> z3.BoolRef:
         enc = self.enc
@@ -208,17 +245,17 @@ class Unrolling:
         """A formula over state 0 moved to state i."""
         if i == 0:
             return e0
-        pairs = self._state_maps.get(i)
-        if pairs is None:
+        sub = self._state_subs.get(i)
+        if sub is None:
             t = self.enc.table
-            pairs = self._state_maps[i] = [(t.get(k, 0, srt), t.get(k, i, srt))
-                                           for k, srt in self.state]
-        return z3.substitute(e0, *pairs)
+            sub = self._state_subs[i] = _Subst(
+                [(t.get(k, 0, srt), t.get(k, i, srt)) for k, srt in self.state])
+        return sub(e0)
 
     def transition(self, i: int) -> z3.BoolRef:
         while len(self._trans) <= i:
             j = len(self._trans)
-            self._trans.append(z3.substitute(self.template, *self.step_map(j)))
+            self._trans.append(self.at_step(self.template, j))
         return self._trans[i]
 
     def ind(self, i: int, b: int) -> z3.BoolRef:
@@ -233,8 +270,14 @@ class Unrolling:
         return z3.Sum(terms) if terms else z3.IntVal(0)
 
     def distinct(self, i: int, j: int) -> z3.BoolRef:
-        enc = self.enc
-        return z3.Or([enc.var(k, i) != enc.var(k, j) for k, _s in self.state])
+        """States i and j differ (built once over states 0 and 1, then renamed)."""
+        if self._distinct0 is None:
+            enc = self.enc
+            self._distinct0 = z3.Or([enc.var(k, 0) != enc.var(k, 1) for k, _s in self.state])
+        t = self.enc.table
+        sub = _Subst([(t.get(k, 0, srt), t.get(k, i, srt)) for k, srt in self.state]
+                     + [(t.get(k, 1, srt), t.get(k, j, srt)) for k, srt in self.state])
+        return sub(self._distinct0)
 
     def fired(self, mdl: z3.ModelRef, i: int) -> int:
         for b in range(len(self.branches)):
@@ -247,7 +290,13 @@ class Unrolling:
         return list(self.branches[b].addresses)
 
     def at_step(self, x0: z3.ExprRef, i: int) -> z3.ExprRef:
-        return x0 if i == 0 else z3.substitute(x0, *self.step_map(i))
+        """A term over the template's variables (states 0, 1, step-0 choices) at step i."""
+        if i == 0:
+            return x0
+        sub = self._step_subs.get(i)
+        if sub is None:
+            sub = self._step_subs[i] = _Subst(self.step_map(i))
+        return sub(x0)
 
     def read(self, mdl: z3.ModelRef, n: int) -> list[Step]:
         out: list[Step] = []
@@ -262,45 +311,86 @@ class Unrolling:
         return out
 
 
-def _houdini(enc: PageEncoding, run: Unrolling, budget: Budget) -> list[z3.BoolRef] | None:
+def _houdini(enc: PageEncoding, run: Unrolling, budget: Budget,
+             stage: int) -> list[z3.BoolRef] | None:
     """The largest subset of the candidates that holds initially and is preserved by T.
 
     Candidates are first evaluated on the (concrete) initial state. Then, in rounds, each
-    remaining candidate c is checked on its own: (all kept candidates at s_0) and T(s_0, s_1)
-    and not c(s_1); a model drops c and every other candidate false at s_1 in it. A round with
-    no drop leaves an inductive conjunction. One small query per candidate is far cheaper for
-    the solver than one query against the negated conjunction of all of them. Returns the kept
-    lemmas over state 0, or None when the budget ran out (then no lemma is used). A candidate
-    whose query exceeds `HOUDINI_RLIMIT` is dropped like a refuted one: the lemmas kept are
-    exactly those shown preserved, with each other, by a final round without drops.
+    remaining candidate c is checked against each branch b of the transition relation on its
+    own: (kept candidates at s_0) and guard_b(s_0) and not c(writes_b(s_0)). The next state is
+    substituted functionally (NOTE(houdini-branches)): a variable the branch does not write is
+    the very same variable at s_0, so a candidate over untouched variables is preserved by
+    syntax and needs no query, and a cardinality bound over untouched frames is refuted by
+    propagation, where with fresh next-state variables and frame equalities the SAT solver
+    would face a pigeonhole problem. A model drops c and every other candidate it falsifies;
+    a round with no drop leaves an inductive conjunction. A query past `HOUDINI_RLIMIT` drops
+    its candidate too (never assumed unproved). Returns the kept lemmas over state 0, or None
+    when the budget ran out (then no lemma is used).
     """
     init = enc.initial_values(0)
-    c0 = [c for c in enc.lemma_candidates(0)
-          if z3.is_true(z3.simplify(z3.substitute(c, *init)))]
+    cands = [(st, c) for st in range(1, stage + 1) for c in enc.lemma_candidates(0, st)]
+    cands = [(st, c) for st, c in cands if z3.is_true(z3.simplify(z3.substitute(c, *init)))]
+    c0 = [c for _st, c in cands]
+    alone = {j for j, (st, _c) in enumerate(cands) if st > 1}  # checked one by one
     c1 = [run.at(c, 1) for c in c0]
     keep = set(range(len(c0)))
-    s = make_solver(budget)
-    s.add(run.transition(0))
-    acts = [z3.Bool(f"houdini.{j}") for j in range(len(c0))]
-    for j, c in enumerate(c0):
-        s.add(z3.Implies(acts[j], c))
+    acts = [z3.Bool(f"houdini.{stage}.{j}") for j in range(len(c0))]
+    t = enc.table
+    per_branch: list[tuple[z3.Solver, list[z3.BoolRef]]] = []
+    for br in run.branches:
+        sub = _Subst([(t.get(key, 1, srt), br.writes.get(key, t.get(key, 0, srt)))
+                      for key, srt in run.state])
+        nxt = [sub(c) for c in c1]
+        solver = make_solver(budget)
+        solver.add(br.guard)
+        solver.add([z3.Implies(acts[j], c0[j]) for j in range(len(c0))])
+        per_branch.append((solver, nxt))
     changed = True
     while changed:
         changed = False
-        for j in sorted(keep):
-            if j not in keep:
-                continue
-            a = check(s, budget, *[acts[x] for x in sorted(keep)], z3.Not(c1[j]),
-                      rlimit=HOUDINI_RLIMIT)
-            if a.outcome is Outcome.UNKNOWN:
-                if budget.expired():
+        for solver, nxt in per_branch:
+            # one query for all the candidates the branch touches; one each when it fails
+            todo = [j for j in sorted(keep) if not nxt[j].eq(c0[j]) and j not in alone]
+            hard = [j for j in sorted(keep) if not nxt[j].eq(c0[j]) and j in alone]
+            for j in hard:
+                if j not in keep:
+                    continue
+                a = check(solver, budget, *[acts[x] for x in sorted(keep)], z3.Not(nxt[j]),
+                          rlimit=HOUDINI_RLIMIT)
+                if a.outcome is Outcome.UNSAT:
+                    continue
+                if a.outcome is Outcome.UNKNOWN and budget.expired():
                     return None
-                keep.discard(j)  # not shown preserved within the cap: never assumed
+                keep -= ({x for x in keep if not model_bool(solver.model(), nxt[x])}
+                         if a.outcome is Outcome.SAT else {j})
                 changed = True
-            elif a.outcome is Outcome.SAT:
-                mdl = s.model()
-                keep -= {x for x in keep if not model_bool(mdl, c1[x])}
+            if not todo:
+                continue
+            a = check(solver, budget, *[acts[x] for x in sorted(keep)],
+                      z3.Not(z3.And([nxt[j] for j in todo])), rlimit=HOUDINI_RLIMIT)
+            if a.outcome is Outcome.UNSAT:
+                continue
+            if a.outcome is Outcome.SAT:
+                mdl = solver.model()
+                keep -= {x for x in keep if not model_bool(mdl, nxt[x])}
                 changed = True
+                continue
+            if budget.expired():
+                return None
+            for j in todo:
+                if j not in keep or nxt[j].eq(c0[j]):
+                    continue
+                a = check(solver, budget, *[acts[x] for x in sorted(keep)], z3.Not(nxt[j]),
+                          rlimit=HOUDINI_RLIMIT)
+                if a.outcome is Outcome.UNKNOWN:
+                    if budget.expired():
+                        return None
+                    keep.discard(j)
+                    changed = True
+                elif a.outcome is Outcome.SAT:
+                    mdl = solver.model()
+                    keep -= {x for x in keep if not model_bool(mdl, nxt[x])}
+                    changed = True
     return [c0[j] for j in sorted(keep)]
 
 
@@ -328,7 +418,8 @@ def _ops(model: m.Model) -> list[tuple[int, m.Op]]:
     return flatten_ops(model.scenario)
 
 
-def _minimise(s: z3.Solver, run: Unrolling, n: int, budget: Budget) -> tuple[z3.ModelRef, bool]:
+def _minimise(s: z3.Solver, run: Unrolling, n: int, budget: Budget,
+              act: z3.BoolRef) -> tuple[z3.ModelRef, bool]:
     """Among the traces of length n in `s` (already sat): fewest pages moved, lowest addresses.
 
     NOTE(minimal-trace): a lexicographic search with the same solver, no Optimize: (1) descend
@@ -344,14 +435,14 @@ def _minimise(s: z3.Solver, run: Unrolling, n: int, budget: Budget) -> tuple[z3.
     cost = run.moved(n)
     best = _int_of(mdl, cost)
     while best > 0:
-        a = check(s, budget, cost < best)
+        a = check(s, budget, act, cost < best)
         if a.outcome is Outcome.UNKNOWN:
             return mdl, False
         if a.outcome is Outcome.UNSAT:
             break
         mdl = s.model()
         best = _int_of(mdl, cost)
-    fixed: list[z3.BoolRef] = [cost == best]
+    fixed: list[z3.BoolRef] = [act, cost == best]
     fired = [run.fired(mdl, i) for i in range(n)]
     fixed += [run.ind(i, b) for i, b in enumerate(fired)]
 
@@ -456,8 +547,10 @@ def _engine(model: m.Model, prop: m.Property, enc: PageEncoding, run: Unrolling,
     At depth k: the base query asks for a violation in exactly k steps from the initial state
     (unsat at every smaller depth has been shown, so a model is a shortest trace); the step
     query asks for k + 1 steps along distinct states where the property holds k + 1 times and
-    then fails (unsat: proved by (k+1)-induction). Inductive structural lemmas (`_houdini`) are
-    computed the first time a step query is satisfiable, then assumed at every state.
+    then fails (unsat: proved by (k+1)-induction). BMC alone runs first up to LEMMA_DEPTH, so
+    short counterexamples cost no induction query; inductive structural lemmas (`_houdini`)
+    are computed the first time a step query is satisfiable, then assumed at every state of
+    the step query.
     """
     placement = enc.placement
     stats: dict[str, Any] = {"encoding": "page", "frames": len(enc.frames), "lemmas": 0}
@@ -469,21 +562,25 @@ def _engine(model: m.Model, prop: m.Property, enc: PageEncoding, run: Unrolling,
     base, step = make_solver(budget), make_solver(budget)
     base.add(enc.init(0))
     lemma0: z3.BoolRef | None = None
+    stage = 0  # lemma stages computed so far (see PageEncoding.lemma_candidates)
     induction_unknown = ""
     k = 0
-    while True:
+    based = -1  # deepest depth whose base query is done
+
+    def base_query(k: int) -> PropertyResult | None:
+        nonlocal based
         stats["k_reached"] = k
         if k > 0:
             base.add(run.transition(k - 1))
-        with frame(base):
-            base.add(z3.Not(P(k)))
-            a = check(base, budget)
+        with goal(base, z3.Not(P(k)), f"goal.base.{k}") as act:
+            a = check(base, budget, act)
             if a.outcome is Outcome.SAT:
-                mdl, minimal = _minimise(base, run, k, budget)
+                mdl, minimal = _minimise(base, run, k, budget, act)
                 steps = run.read(mdl, k)
                 stats.update(solver_stats(base))
                 stats["minimal"] = minimal
-                trace = replay(model, prop, steps, raw=_raw(enc, run, mdl, k, steps))
+                trace = replay(model, prop, steps,
+                               raw=lambda: _raw(enc, run, mdl, k, steps))
                 return _result(prop, Verdict.VIOLATED, "bmc", Scope(k, False, placement),
                                budget, stats, trace)
             if a.outcome is Outcome.UNKNOWN:
@@ -492,6 +589,19 @@ def _engine(model: m.Model, prop: m.Property, enc: PageEncoding, run: Unrolling,
                                placement), budget, stats,
                                warnings=[f"solver gave up at depth {k}: {a.reason}"])
         base.add(P(k))
+        based = k
+        return None
+
+    # BMC alone up to LEMMA_DEPTH: short counterexamples cost no induction query
+    for j in range(min(LEMMA_DEPTH, bound) + 1):
+        got = base_query(j)
+        if got is not None:
+            return got
+    while True:
+        if k > based:
+            got = base_query(k)
+            if got is not None:
+                return got
         # step case with k + 1 transitions over a simple path
         step.add(P(k))
         step.add(run.transition(k))
@@ -499,15 +609,17 @@ def _engine(model: m.Model, prop: m.Property, enc: PageEncoding, run: Unrolling,
         if lemma0 is not None:
             step.add(run.at(lemma0, k + 1))
         while True:
-            with frame(step):
-                step.add(z3.Not(P(k + 1)))
-                a = check(step, budget)
-            if a.outcome is Outcome.SAT and lemma0 is None:
+            with goal(step, z3.Not(P(k + 1)), f"goal.step.{k}.{stage}") as act:
+                a = check(step, budget, act)
+            if a.outcome is Outcome.SAT and stage < 2:
+                stage += 1
                 t0 = time.perf_counter()
-                kept = _houdini(enc, run, budget)
+                kept = _houdini(enc, run, budget, stage)
                 lemma0 = z3.And(kept) if kept else z3.BoolVal(True)
                 stats["lemmas"] = len(kept or [])
-                stats["lemma_seconds"] = round(time.perf_counter() - t0, 3)
+                stats["lemma_stage"] = stage
+                stats["lemma_seconds"] = round(stats.get("lemma_seconds", 0) +
+                                               time.perf_counter() - t0, 3)
                 step.add([run.at(lemma0, i) for i in range(k + 2)])
                 continue
             break
@@ -522,12 +634,12 @@ def _engine(model: m.Model, prop: m.Property, enc: PageEncoding, run: Unrolling,
             stats.update(solver_stats(base))
             warn = [f"k-induction did not close up to k={k + 1}" +
                     (f" ({induction_unknown})" if induction_unknown else "")]
-            return _result(prop, Verdict.HOLDS, "bmc", Scope(k, False, placement), budget,
+            return _result(prop, Verdict.HOLDS, "bmc", Scope(based, False, placement), budget,
                            stats, warnings=warn)
         if budget.expired():
             stats.update(solver_stats(base))
-            return _result(prop, Verdict.UNDECIDED, "bmc", Scope(k, False, placement), budget,
-                           stats, warnings=[f"time budget spent after depth {k}"])
+            return _result(prop, Verdict.UNDECIDED, "bmc", Scope(based, False, placement),
+                           budget, stats, warnings=[f"time budget spent after depth {based}"])
         k += 1
 
 
@@ -556,14 +668,13 @@ def _mismatch(prop: m.Property, message: str, raw: dict[str, Any]) -> CheckerErr
         Exit.INTERNAL)
 
 
-ReplayFn = Callable[[m.Model, m.Property, list[Step], dict[str, Any]], Trace]
-
-
-def replay(model: m.Model, prop: m.Property, steps: list[Step], *, raw: dict[str, Any]) -> Trace:
-    """Replay a solver trace through `checker.semantics`; a mismatch is a checker bug."""
+def replay(model: m.Model, prop: m.Property, steps: list[Step], *,
+           raw: Callable[[], dict[str, Any]]) -> Trace:
+    """Replay a solver trace through `checker.semantics`; a mismatch is a checker bug (the raw
+    solver trace, built by `raw` only then, is saved for the report)."""
     from checker import encode_replay as smt_replay
 
     try:
         return smt_replay.replay(model, prop, steps)
     except smt_replay.Mismatch as exc:
-        raise _mismatch(prop, str(exc), raw) from None
+        raise _mismatch(prop, str(exc), raw()) from None
