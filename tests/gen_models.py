@@ -1,74 +1,142 @@
-"""Small models built directly as `checker.model.Model`s: the frag-balloon family and a
-hypothesis strategy for random models whose heap is small enough for exact page-level search.
+"""A hypothesis strategy for small random models, sized so that exact page-level search (the
+explicit engine under placement `exact`, the page-level Z3 encoding) covers every choice.
 
-`random_models()` draws platforms (one or two RAM banks, maybe a reserved hole), domain sets
-(direct-mapped from the heap, from static memory, by the id hook, ordinary), a scenario (fixed
-steps, `choose up to N`, `loop`), a balloon mode, a placement policy and a property set.
+`random_models()` draws:
+- a platform: one or two RAM banks (4 KiB pages, 4 to 16 frames each, the second one maybe
+  adjacent so that the banks merge), maybe a reserved hole, sometimes frame 0 in RAM;
+- one to three domains, each one of: 1:1 from the heap (`direct_map` always, rambase
+  allocated, layout or fixed), 1:1 by the id hook (`direct_map when id == N`), 1:1 from
+  static memory, or ordinary (not 1:1), with 1 to 4 pages;
+- a scenario: a few fixed steps, a `choose up to N` and/or a `loop` over the domains'
+  create / destroy / balloon_out / balloon_in (1 or 2 pages);
+- a balloon mode, a max_order, and every built-in property the Z3 engine encodes.
+
+Every model has placement `any` (the policies are a different question, see docs/smt.md).
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
+from typing import TypeVar
+
 from hypothesis import strategies as st
 
 from checker import model as m
+from modelkit import PAGE, domain, model, prop, ram
 
-PAGE = 4096
-RAM_BASE = 0x8000_0000
-GUEST_RAM = m.Region("GUEST_RAM0", m.RegionKind.GUEST_RAM, 0x4000_0000, 0xC000_0000)
+T = TypeVar("T")
 
-
-def hypervisor(balloon: m.BalloonMode, max_order: int = 18,
-               placement: m.Placement = m.Placement.ANY) -> m.Hypervisor:
-    return m.Hypervisor("xen", (), (GUEST_RAM,), max_order, placement, balloon)
-
-
-def domain(index: int, name: str, pages: int, direct: m.DirectMap = m.DirectMap.NONE, *,
-           rambase: m.RambaseMode | None = None, hook_id: int | None = None,
-           static: tuple[m.Region, ...] = (), group: int | None = None) -> m.Domain:
-    if rambase is None:
-        rambase = m.RambaseMode.ALLOCATED if direct in (m.DirectMap.ALWAYS, m.DirectMap.HOOK) \
-            else m.RambaseMode.LAYOUT
-        if static:
-            rambase = m.RambaseMode.STATIC
-    base = GUEST_RAM.base if rambase is m.RambaseMode.LAYOUT else None
-    return m.Domain(index, name, pages * PAGE, pages, direct, hook_id, rambase, base, static,
-                    False, (), (), (), group)
+KINDS = ("direct", "hook", "static", "plain")
+PROPS = (
+    m.PropertyKind.IPA_EQ_PA,
+    m.PropertyKind.CREATE_SUCCEEDS,
+    m.PropertyKind.BALLOON_IN_SUCCEEDS,
+    m.PropertyKind.NO_FRAME_SHARED,
+    m.PropertyKind.RAM_IN_HOST_RAM,
+    m.PropertyKind.NO_IPA_OVERLAP,
+)
+BANK0 = 0x8000_0000
+GUEST = 0x4000_0000
+WINDOWS = (m.Region("gnttab", m.RegionKind.WINDOW, GUEST + 2 * PAGE, PAGE),)
+GUEST_RAM = (m.Region("guest_ram0", m.RegionKind.GUEST_RAM, GUEST, 0xC000_0000),)
 
 
-def frag_balloon(F: int, K: int, R: int, mode: str) -> m.Model:
-    """frag-balloon(F, K, R, mode) of the benchmark definition, as a Model.
+class _Draw:
+    """The few draws the builder needs, from a seeded `random.Random`."""
 
-    The bank starts at 2 GiB so that no frame of it is frame 0 (which never enters the heap).
-    naive = `balloon release_any`, fixed = `balloon release_same`.
-    """
-    S = F // 4
-    balloon = {"naive": m.BalloonMode.RELEASE_ANY, "fixed": m.BalloonMode.RELEASE_SAME}[mode]
-    plat = m.Platform("bank", PAGE, (m.Region("ram0", m.RegionKind.RAM, RAM_BASE, F * PAGE),),
-                      (), ())
-    doms = [domain(0, "domd", S, m.DirectMap.ALWAYS)]
-    doms += [domain(i, f"u{i}", R, group=1 if K > 1 else None) for i in range(1, K + 1)]
-    alts: list[m.Op] = []
-    for d in range(K + 1):
-        alts += [m.Op(m.OpKind.CREATE, d), m.Op(m.OpKind.DESTROY, d),
-                 m.Op(m.OpKind.BALLOON_OUT, d, 1), m.Op(m.OpKind.BALLOON_IN, d, 1)]
-    props = (
-        m.Property("ipa_eq_pa", m.PropertyKind.IPA_EQ_PA, ()),
-        m.Property("domd_create_never_fails", m.PropertyKind.CREATE_SUCCEEDS, (0,)),
-        m.Property("no_frame_shared", m.PropertyKind.NO_FRAME_SHARED, ()),
-    )
-    return m.Model(f"frag-balloon-{F}-{K}-{R}-{mode}.m11", (), plat, hypervisor(balloon),
-                   tuple(doms), m.Scenario((m.Loop(tuple(alts)),)), props)
+    def __init__(self, rnd: random.Random) -> None:
+        self.rnd = rnd
+
+    def integers(self, lo: int, hi: int) -> int:
+        return self.rnd.randint(lo, hi)
+
+    def booleans(self) -> bool:
+        return self.rnd.random() < 0.5
+
+    def sampled_from(self, xs: Sequence[T]) -> T:
+        return self.rnd.choice(list(xs))
+
+    def lists(self, xs: Sequence[T], lo: int, hi: int) -> list[T]:
+        pool = list(xs)
+        return self.rnd.sample(pool, min(len(pool), self.rnd.randint(lo, hi)))
 
 
-SIZES: dict[str, tuple[int, int, int]] = {
-    "tiny": (8, 1, 2),
-    "small": (16, 2, 2),
-    "medium": (32, 2, 2),
-    "large": (32, 3, 3),
-    "wide": (32, 1, 3),
-    "small-r3": (16, 2, 3),
-    "huge": (64, 3, 4),
-}
+def random_models() -> st.SearchStrategy[m.Model]:
+    """Random small models (hypothesis draws the seed; `example(seed)` rebuilds one)."""
+    return st.randoms(use_true_random=False).map(build)
 
 
-__all__ = ["frag_balloon", "SIZES", "st"]
+def example(seed: int) -> m.Model:
+    return build(random.Random(seed))
+
+
+def build(rnd: random.Random) -> m.Model:
+    """One random model, a function of the generator's state only."""
+    g = _Draw(rnd)
+    low = g.booleans()  # a bank at address 0: frame 0 never enters the heap
+    base0 = 0 if low else BANK0
+    n0 = g.integers(4, 12)
+    banks = [ram("bank0", base0, n0 * PAGE)]
+    if g.booleans():
+        gap = g.sampled_from([0, 4])
+        n1 = g.integers(2, 8)
+        banks.append(ram("bank1", base0 + (n0 + gap) * PAGE, n1 * PAGE))
+    reserved = []
+    if g.booleans():
+        at = g.integers(0, n0 - 1)
+        reserved.append(m.Region("hole", m.RegionKind.RESERVED, base0 + at * PAGE, PAGE))
+    ndom = g.integers(1, 3)
+    doms: list[m.Domain] = []
+    static_next = base0 + (n0 - 1) * PAGE  # static memory from the top of bank 0 down
+    for d in range(ndom):
+        kind = g.sampled_from(KINDS)
+        pages = g.integers(1, 4)
+        name = f"d{d}"
+        if kind == "direct":
+            mode = g.sampled_from([m.RambaseMode.ALLOCATED, m.RambaseMode.LAYOUT,
+                                 m.RambaseMode.FIXED])
+            fixed = base0 + g.integers(0, n0 - 1) * PAGE if mode is m.RambaseMode.FIXED \
+                else None
+            doms.append(domain(d, name, pages * PAGE, direct_map=m.DirectMap.ALWAYS,
+                               rambase_mode=mode, rambase=fixed if fixed is not None else
+                               (GUEST if mode is m.RambaseMode.LAYOUT else None)))
+        elif kind == "hook":
+            doms.append(domain(d, name, pages * PAGE, direct_map=m.DirectMap.HOOK,
+                               hook_id=g.integers(1, 2),
+                               rambase_mode=m.RambaseMode.ALLOCATED))
+        elif kind == "static":
+            pages = min(pages, 2)
+            static_next -= (pages - 1) * PAGE
+            if static_next < base0 + PAGE:
+                kind = "plain"
+            else:
+                doms.append(domain(d, name, pages * PAGE, direct_map=m.DirectMap.STATIC,
+                                   rambase_mode=m.RambaseMode.STATIC,
+                                   static_mem=[(static_next, pages * PAGE)]))
+                static_next -= PAGE
+        if kind == "plain":
+            doms.append(domain(d, name, pages * PAGE, rambase=GUEST))
+    ops: list[m.Op] = []
+    for d in range(ndom):
+        n = g.integers(1, 2)
+        ops += [m.Op(m.OpKind.CREATE, d), m.Op(m.OpKind.DESTROY, d),
+                m.Op(m.OpKind.BALLOON_OUT, d, n), m.Op(m.OpKind.BALLOON_IN, d, n)]
+    statements: list[m.Statement] = []
+    for _ in range(g.integers(0, 2)):
+        statements.append(m.Step(g.sampled_from(ops)))
+    shape = g.sampled_from(["loop", "choose", "choose+loop"])
+    if "choose" in shape:
+        alts = g.lists(ops, 1, 5)
+        statements.append(m.Choose(tuple(alts), g.integers(1, 4)))
+    if "loop" in shape:
+        alts = g.lists(ops, 1, 8)
+        statements.append(m.Loop(tuple(alts)))
+    balloon = g.sampled_from(list(m.BalloonMode))
+    props = [prop(k) for k in PROPS]
+    return model(doms, statements, props, ram=banks, reserved=reserved, windows=WINDOWS,
+                 guest_ram=GUEST_RAM, max_order=g.integers(2, 3), balloon=balloon,
+                 path="<random>")
+
+
+__all__ = ["random_models", "example", "build"]

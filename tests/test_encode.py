@@ -10,7 +10,7 @@ import z3
 from checker import model as m
 from checker.results import Verdict
 from checker.smt import Budget, Outcome, check, make_solver, verify_property
-from gen_models import frag_balloon
+from modelkit import frag_balloon
 
 
 def _verify(model: m.Model, name: str, depth: int | None = None, timeout: float = 60.0):
