@@ -18,10 +18,11 @@ each step. Each branch's indicator implies its guard, so a step is one enabled a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
-import z3
+import z3  # type: ignore[import-untyped]
 
 from checker import model as m
 
@@ -137,7 +138,7 @@ ChoiceReader = Callable[[Eval], Any]
 
 def value_int(v: z3.ExprRef) -> int:
     if z3.is_bv_value(v) or z3.is_int_value(v):
-        return int(v.as_long())  # type: ignore[attr-defined]
+        return int(v.as_long())
     raise ValueError(f"not a numeral: {v}")
 
 
@@ -212,4 +213,4 @@ def model_int(mdl: z3.ModelRef, e: z3.ExprRef) -> int:
 
 
 def model_bool(mdl: z3.ModelRef, e: z3.ExprRef) -> bool:
-    return z3.is_true(mdl.eval(e, model_completion=True))
+    return bool(z3.is_true(mdl.eval(e, model_completion=True)))

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import z3
+import z3  # type: ignore[import-untyped]
 
 from checker import extents as ex
 from checker import model as m

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import z3
+import z3  # type: ignore[import-untyped]
 
 from checker import extents as ex
 from checker import model as m
@@ -47,7 +47,7 @@ def label(model: m.Model, op: m.Op) -> str:
     return f"{op.kind.value} {name}"
 
 
-def op_branches(e: "PageEncoding", k: int, op: m.Op, i: int) -> list[Branch]:
+def op_branches(e: PageEncoding, k: int, op: m.Op, i: int) -> list[Branch]:
     lab = label(e.model, op)
     kind = op.kind
     if kind is m.OpKind.CREATE:
@@ -72,7 +72,7 @@ def _at_least(bits: list[z3.BoolRef], n: int) -> z3.BoolRef:
     return z3.PbGe([(b, 1) for b in bits], n)
 
 
-def _take_exactly(e: "PageEncoding", fs: list[int], n: int, allowed: Any, i: int) -> z3.BoolRef:
+def _take_exactly(e: PageEncoding, fs: list[int], n: int, allowed: Any, i: int) -> z3.BoolRef:
     """The chosen set is n frames of `fs`, each satisfying allowed(f); no other frame."""
     parts: list[z3.BoolRef] = [z3.Implies(e.take(f, i), allowed(f)) for f in fs]
     inside = set(fs)
@@ -82,11 +82,11 @@ def _take_exactly(e: "PageEncoding", fs: list[int], n: int, allowed: Any, i: int
     return z3.And(parts)
 
 
-def _set_objective(e: "PageEncoding", fs: list[int], i: int) -> tuple[str, list[z3.BoolRef]]:
+def _set_objective(e: PageEncoding, fs: list[int], i: int) -> tuple[str, list[z3.BoolRef]]:
     return ("set", [e.take(f, i) for f in sorted(fs, key=lambda f: e.frames[f])])
 
 
-def _failure(e: "PageEncoding", k: int, kind: m.OpKind, d: int, lab: str, guard: z3.BoolRef,
+def _failure(e: PageEncoding, k: int, kind: m.OpKind, d: int, lab: str, guard: z3.BoolRef,
              i: int, choices: list[tuple[str, Any]] | None = None,
              objectives: list[tuple[str, list[z3.BoolRef]]] | None = None) -> list[Branch]:
     """A failed operation: a step only if it records something (docs/semantics.md)."""
@@ -103,10 +103,10 @@ def _failure(e: "PageEncoding", k: int, kind: m.OpKind, d: int, lab: str, guard:
     elif not observed:
         return []
     return [Branch(k, lab, "failed", guard, w, choices=choices or [],
-                   addresses=objectives or [])]  # type: ignore[arg-type]
+                   addresses=objectives or [])]
 
 
-def _rb_writes(e: "PageEncoding", d: int, value: dict[int, z3.BoolRef]) -> Writes:
+def _rb_writes(e: PageEncoding, d: int, value: dict[int, z3.BoolRef]) -> Writes:
     """rambase one-hot writes: candidate c is set iff value[c] (missing = false)."""
     cands = e.rb_cands[d]
     if len(cands) <= 1:
@@ -114,11 +114,11 @@ def _rb_writes(e: "PageEncoding", d: int, value: dict[int, z3.BoolRef]) -> Write
     return {("rb", d, c): value.get(c, F()) for c in cands}
 
 
-def _clear_maps(e: "PageEncoding", d: int) -> Writes:
+def _clear_maps(e: PageEncoding, d: int) -> Writes:
     return {("map", d, s, f): F() for s in range(e.nslots[d]) for f in e.slot_frames[d][s]}
 
 
-def _ipa_reader(e: "PageEncoding", d: int, offs: dict[int, z3.BoolRef], i: int) -> Any:
+def _ipa_reader(e: PageEncoding, d: int, offs: dict[int, z3.BoolRef], i: int) -> Any:
     """The IPA (a frame number) of the chosen first slot."""
     cands = e.rb_cands[d]
 
@@ -141,7 +141,7 @@ def _onehot_reader(bits: dict[int, z3.BoolRef]) -> Any:
 # ---- create ---------------------------------------------------------------------------------
 
 
-def _create(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
+def _create(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     d = op.domain
     dom = e.doms[d]
     base = z3.And(z3.Not(e.alive(d, i)), z3.Not(e.failed(m.OpKind.CREATE, d, i)))
@@ -197,7 +197,7 @@ def _create(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Branc
         if blocks:
             out.append(Branch(k, lab, "ok", z3.And(base, goes, pick), w,
                               choices=[("block", _onehot_reader(blk))],
-                              addresses=obj))  # type: ignore[arg-type]
+                              addresses=obj))
         none_free = z3.Not(any_of(allfree.values()))
         out += _failure(e, k, m.OpKind.CREATE, d, lab, z3.And(base, goes, none_free), i)
     if dom.may_plain:
@@ -210,7 +210,7 @@ def _create(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Branc
         ok = z3.And(base, z3.Not(goes),
                     _take_exactly(e, heap, dom.pages, lambda f: e.free(f, i), i))
         out.append(Branch(k, lab, "ok", ok, w, choices=[("frames", e.frames_reader(heap, i))],
-                          addresses=[_set_objective(e, heap, i)]))  # type: ignore[list-item]
+                          addresses=[_set_objective(e, heap, i)]))
         short = z3.Not(_at_least([e.free(f, i) for f in heap], dom.pages))
         out += _failure(e, k, m.OpKind.CREATE, d, lab, z3.And(base, z3.Not(goes), short), i)
     return out
@@ -219,7 +219,7 @@ def _create(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Branc
 # ---- destroy --------------------------------------------------------------------------------
 
 
-def _destroy(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
+def _destroy(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     d = op.domain
     w: Writes = {("alive", d): F()}
     if e.has(("direct", d)):
@@ -234,23 +234,23 @@ def _destroy(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Bran
 # ---- balloon out / in -----------------------------------------------------------------------
 
 
-def _starts(e: "PageEncoding", d: int, n: int) -> list[int]:
+def _starts(e: PageEncoding, d: int, n: int) -> list[int]:
     """Slots that start a run of n slots with consecutive IPAs."""
     dom = e.doms[d]
     out = []
-    for s in range(0, e.nslots[d] - n + 1):
+    for s in range(e.nslots[d] - n + 1):
         if dom.static and any(dom.static[t + 1] != dom.static[t] + 1 for t in range(s, s + n - 1)):
             continue
         out.append(s)
     return out
 
 
-def _hits(e: "PageEncoding", d: int, n: int, offs: dict[int, z3.BoolRef]) -> list[list[z3.BoolRef]]:
+def _hits(e: PageEncoding, d: int, n: int, offs: dict[int, z3.BoolRef]) -> list[list[z3.BoolRef]]:
     """hits[s][t]: slot s is the t-th slot of the chosen run."""
     return [[offs.get(s - t, F()) for t in range(n)] for s in range(e.nslots[d])]
 
 
-def _balloon_out(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
+def _balloon_out(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     d, n = op.domain, op.pages
     dom = e.doms[d]
     out: list[Branch] = []
@@ -276,7 +276,7 @@ def _balloon_out(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[
         if starts:
             out.append(Branch(k, lab, "ok", z3.And(alive, e.direct(d, i), ok), w,
                               choices=[("ipa", _ipa_reader(e, d, offs, i))],
-                              addresses=[("onehot", [offs[s] for s in starts])],  # type: ignore[list-item]
+                              addresses=[("onehot", [offs[s] for s in starts])],
                               moved=n))
     if dom.may_plain:
         fs = e.pool_frames(d)
@@ -284,12 +284,12 @@ def _balloon_out(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[
         ok2 = z3.And(alive, z3.Not(e.direct(d, i)),
                      _take_exactly(e, fs, n, lambda f: e.own(d, f, i), i))
         out.append(Branch(k, lab, "ok", ok2, w2, choices=[("frames", e.frames_reader(fs, i))],
-                          addresses=[_set_objective(e, fs, i)],  # type: ignore[list-item]
+                          addresses=[_set_objective(e, fs, i)],
                           moved=n))
     return out
 
 
-def _balloon_in(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
+def _balloon_in(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     d, n = op.domain, op.pages
     dom = e.doms[d]
     mode = e.model.hypervisor.balloon
@@ -330,11 +330,11 @@ def _balloon_in(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[B
                 w[("own", d, f)] = z3.Or(e.own(d, f, i), e.take(f, i))
             out.append(Branch(k, lab, "ok", z3.And(guard, *parts), w,
                               choices=[ipa, ("frames", e.frames_reader(fs, i))],
-                              addresses=[off_obj, _set_objective(e, fs, i)],  # type: ignore[list-item]
+                              addresses=[off_obj, _set_objective(e, fs, i)],
                               moved=n))
             short = z3.Not(_at_least([e.pool(d, f, i) for f in fs], n))
             out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard, short), i,
-                            choices=[ipa], objectives=[off_obj])  # type: ignore[list-item]
+                            choices=[ipa], objectives=[off_obj])
         else:
             # frame == IPA: release_same takes it from the pool, keep_owned must still own it
             same = mode is m.BalloonMode.RELEASE_SAME
@@ -360,9 +360,9 @@ def _balloon_in(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[B
                     if not z3.is_false(new):
                         w[("own", d, f)] = z3.Or(e.own(d, f, i), new)
             out.append(Branch(k, lab, "ok", z3.And(guard, good), w, choices=[ipa],
-                              addresses=[off_obj], moved=n))  # type: ignore[list-item]
+                              addresses=[off_obj], moved=n))
             out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard, z3.Not(good)), i,
-                            choices=[ipa], objectives=[off_obj])  # type: ignore[list-item]
+                            choices=[ipa], objectives=[off_obj])
     if dom.may_plain:
         owned = [e.own(d, f, i) for f in range(len(e.frames))]
         room = z3.PbLe([(b, 1) for b in owned], dom.pages - n) if dom.pages >= n else F()
@@ -370,11 +370,11 @@ def _balloon_in(e: "PageEncoding", k: int, op: m.Op, lab: str, i: int) -> list[B
         w2: Writes = {("own", d, f): z3.Or(e.own(d, f, i), e.take(f, i)) for f in fs}
         ok2 = z3.And(guard2, _take_exactly(e, fs, n, lambda f: e.pool(d, f, i), i))
         out.append(Branch(k, lab, "ok", ok2, w2, choices=[("frames", e.frames_reader(fs, i))],
-                          addresses=[_set_objective(e, fs, i)],  # type: ignore[list-item]
+                          addresses=[_set_objective(e, fs, i)],
                           moved=n))
         short = z3.Not(_at_least([e.pool(d, f, i) for f in fs], n))
         out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard2, short), i)
     return out
 
 
-__all__ = ["op_branches", "label", "ex"]
+__all__ = ["ex", "label", "op_branches"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import z3
+import z3  # type: ignore[import-untyped]
 
 from checker import extents as ex
 from checker import model as m
@@ -47,7 +47,7 @@ def supported(model: m.Model, prop: m.Property) -> bool | str:
     return True
 
 
-def holds(e: "PageEncoding", prop: m.Property, i: int) -> z3.BoolRef:
+def holds(e: PageEncoding, prop: m.Property, i: int) -> z3.BoolRef:
     k = prop.kind
     doms = [d for d in range(e.nd) if prop.covers(d)]
     if k is m.PropertyKind.IPA_EQ_PA:
@@ -65,7 +65,7 @@ def holds(e: "PageEncoding", prop: m.Property, i: int) -> z3.BoolRef:
     raise NotImplementedError(k.value)
 
 
-def _ipa_eq_pa(e: "PageEncoding", d: int, i: int) -> z3.BoolRef:
+def _ipa_eq_pa(e: PageEncoding, d: int, i: int) -> z3.BoolRef:
     """Every populated RAM page has IPA == PA (for a hook domain that is not 1:1: its derived
     p2m, the owned frames in ascending order from rambase, NOTE(opaque-p2m))."""
     parts: list[z3.BoolRef] = []
@@ -80,13 +80,17 @@ def _ipa_eq_pa(e: "PageEncoding", d: int, i: int) -> z3.BoolRef:
         plain = z3.And(e.alive(d, i), z3.Not(e.direct(d, i)))
         for f, p in enumerate(e.frames):
             prev = e.index.get(p - 1)
-            ok = p == rb or (rb < p < rb + dom.pages and prev is not None)
-            cond = z3.BoolVal(p == rb) if not ok or p == rb else e.own(d, prev, i)  # type: ignore[arg-type]
+            if p == rb:
+                cond = z3.BoolVal(True)
+            elif rb < p < rb + dom.pages and prev is not None:
+                cond = e.own(d, prev, i)
+            else:
+                cond = z3.BoolVal(False)
             parts.append(z3.Implies(z3.And(plain, e.own(d, f, i)), cond))
     return all_of(parts)
 
 
-def _no_frame_shared(e: "PageEncoding", doms: list[int], i: int) -> z3.BoolRef:
+def _no_frame_shared(e: PageEncoding, doms: list[int], i: int) -> z3.BoolRef:
     parts: list[z3.BoolRef] = []
     nf = len(e.frames)
     for d in doms:
@@ -111,7 +115,7 @@ def _no_frame_shared(e: "PageEncoding", doms: list[int], i: int) -> z3.BoolRef:
     return all_of(parts)
 
 
-def _ram_in_host_ram(e: "PageEncoding", d: int, i: int) -> z3.BoolRef:
+def _ram_in_host_ram(e: PageEncoding, d: int, i: int) -> z3.BoolRef:
     """A 1:1 domain's RAM IPA range and the frames backing it lie in host RAM banks."""
     dom = e.doms[d]
     direct = z3.And(e.alive(d, i), e.direct(d, i))
@@ -130,14 +134,14 @@ def _ram_in_host_ram(e: "PageEncoding", d: int, i: int) -> z3.BoolRef:
     return all_of(parts)
 
 
-def _frames_of(e: "PageEncoding", r: m.Region) -> ex.Extents:
+def _frames_of(e: PageEncoding, r: m.Region) -> ex.Extents:
     sh = e.shift
     lo = r.base >> sh
     hi = (r.end + (1 << sh) - 1) >> sh
     return ex.single(lo, hi - lo)
 
 
-def _windows(e: "PageEncoding", direct: bool) -> list[m.Region]:
+def _windows(e: PageEncoding, direct: bool) -> list[m.Region]:
     hv = e.model.hypervisor
     if direct and hv.host_windows:
         found = [e.model.platform.region(n) for n in hv.host_windows]
@@ -145,7 +149,7 @@ def _windows(e: "PageEncoding", direct: bool) -> list[m.Region]:
     return list(hv.windows)
 
 
-def _overlap_bad(e: "PageEncoding", d: int, ram: ex.Extents, direct: bool) -> bool:
+def _overlap_bad(e: PageEncoding, d: int, ram: ex.Extents, direct: bool) -> bool:
     """The reference's no_ipa_overlap finding for one RAM range and 1:1-ness, as a constant."""
     mmio = list(e.model.domains[d].passthrough)
     wins = _windows(e, direct)
@@ -155,7 +159,7 @@ def _overlap_bad(e: "PageEncoding", d: int, ram: ex.Extents, direct: bool) -> bo
     return any(a.overlaps(w) for a in mmio for w in wins)
 
 
-def _no_ipa_overlap(e: "PageEncoding", d: int, i: int) -> z3.BoolRef:
+def _no_ipa_overlap(e: PageEncoding, d: int, i: int) -> z3.BoolRef:
     dom = e.doms[d]
     alive, direct = e.alive(d, i), e.direct(d, i)
     parts: list[z3.BoolRef] = []
@@ -172,4 +176,4 @@ def _no_ipa_overlap(e: "PageEncoding", d: int, i: int) -> z3.BoolRef:
     return all_of(parts)
 
 
-__all__ = ["holds", "supported", "observed_failures", "any_of"]
+__all__ = ["any_of", "holds", "observed_failures", "supported"]

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
-import z3
+import z3  # type: ignore[import-untyped]
 
 SEED = 0
 DEFAULT_RLIMIT = 400_000_000  # per query; ~ tens of seconds of work on a 2020s core
@@ -78,7 +78,7 @@ class Answer:
 
 def _rlimit_count(s: z3.Solver) -> int:
     st = s.statistics()
-    for k in st.keys():
+    for k in st.keys():  # noqa: SIM118 (z3 Statistics is not a mapping)
         if k == "rlimit count":
             return int(st.get_key_value(k))
     return 0
@@ -140,7 +140,7 @@ def solver_stats(s: z3.Solver) -> dict[str, float | int]:
         "max memory": "max_memory_mb",
         "rlimit count": "rlimit",
     }
-    for k in st.keys():
+    for k in st.keys():  # noqa: SIM118 (z3 Statistics is not a mapping)
         if k in wanted:
             v = st.get_key_value(k)
             name = wanted[k]
@@ -151,17 +151,18 @@ def solver_stats(s: z3.Solver) -> dict[str, float | int]:
 # ---- engines --------------------------------------------------------------------------------
 # (imports kept here so that the solver factory above stays importable on its own)
 
-import json  # noqa: E402
-import os  # noqa: E402
-import tempfile  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
 
-from checker import model as m  # noqa: E402
-from checker.diagnostics import CheckerError, Diagnostic, Exit, Note  # noqa: E402
-from checker.encode import Branch, Step, exactly_one, model_bool  # noqa: E402
-from checker.encode_page import MAX_FRAMES, MAX_MAP_VARS, PageEncoding, page_level_size  # noqa: E402
-from checker.encode_props import holds, observed_failures, supported  # noqa: E402
-from checker.results import PropertyResult, Scope, Trace, Verdict  # noqa: E402
+from checker import model as m
+from checker.diagnostics import CheckerError, Diagnostic, Exit, Note
+from checker.encode import Branch, Step, exactly_one, model_bool
+from checker.encode_page import MAX_FRAMES, MAX_MAP_VARS, PageEncoding, page_level_size
+from checker.encode_props import holds, observed_failures, supported
+from checker.results import PropertyResult, Scope, Trace, Verdict
 
 LEMMA_DEPTH = 3  # compute lemmas once BMC has shown no violation shorter than this
 HOUDINI_RLIMIT = 3_000_000  # per candidate query (~1 s): past it the candidate is dropped
@@ -187,7 +188,7 @@ class _Subst:
             return e
         ctx = e.ctx
         raw = self._core.Z3_substitute(ctx.ref(), e.as_ast(), self.n, self.src, self.dst)
-        return z3.z3._to_expr_ref(raw, ctx)  # type: ignore[attr-defined]
+        return z3.z3._to_expr_ref(raw, ctx)
 
 
 class Unrolling:
@@ -490,7 +491,7 @@ def _minimise(s: z3.Solver, run: Unrolling, n: int, budget: Budget,
 
 def _int_of(mdl: z3.ModelRef, e: z3.ExprRef) -> int:
     v = mdl.eval(e, model_completion=True)
-    return int(v.as_long())  # type: ignore[attr-defined]
+    return int(v.as_long())
 
 
 def _result(prop: m.Property, verdict: Verdict, method: str, scope: Scope, budget: Budget,
@@ -510,7 +511,7 @@ def fresh_context() -> Iterator[z3.Context]:
     nothing a previous check created (term ids, caches) can steer the solver: the same check
     takes the same path whatever ran before it in the process. The z3 Python API builds
     constants in its main context, which is swapped for the duration of the block."""
-    import z3.z3 as z3mod
+    import z3.z3 as z3mod  # type: ignore[import-untyped]
 
     saved = z3mod._main_ctx
     ctx = z3.Context()

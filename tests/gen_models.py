@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from hypothesis import strategies as st
+from modelkit import PAGE, domain, model, prop, ram
 
 from checker import model as m
-from modelkit import PAGE, domain, model, prop, ram
 
 T = TypeVar("T")
 
@@ -139,4 +139,4 @@ def build(rnd: random.Random) -> m.Model:
                  path="<random>")
 
 
-__all__ = ["random_models", "example", "build"]
+__all__ = ["build", "example", "random_models"]

@@ -6,11 +6,11 @@ import math
 
 import pytest
 import z3
+from modelkit import frag_balloon
 
 from checker import model as m
 from checker.results import Verdict
 from checker.smt import Budget, Outcome, check, make_solver, verify_property
-from modelkit import frag_balloon
 
 
 def _verify(model: m.Model, name: str, depth: int | None = None, timeout: float = 60.0):

@@ -11,12 +11,13 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from gen_models import example
+
 from checker import smt
 from checker.explore import explore
 from checker.model import Model
 from checker.results import PropertyResult, Verdict
 from checker.semantics import Semantics
-from gen_models import example
 
 SMT_DEPTH = 8  # BMC bound for the comparison (the explicit search is exhaustive)
 MAX_STATES = 200_000
