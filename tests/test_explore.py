@@ -357,7 +357,7 @@ FAMILIES = [
 @pytest.mark.parametrize(("F", "K", "R", "mode"), FAMILIES)
 def test_agrees_with_the_independent_enumerator(F: int, K: int, R: int, mode: str) -> None:
     import bruteforce
-    from gen_models import frag_balloon
+    from modelkit import frag_balloon
 
     from checker.semantics import Semantics
 

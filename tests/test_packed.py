@@ -22,7 +22,7 @@ FAMILIES = [
 
 
 def _model(F: int, K: int, R: int, mode: str) -> Any:
-    from gen_models import frag_balloon
+    from modelkit import frag_balloon
 
     return frag_balloon(F, K, R, mode)
 
