@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 import z3
+from gen_models import example
 from modelkit import frag_balloon
 
 from checker import model as m
-from checker.results import Verdict
+from checker import smt
+from checker.diagnostics import CheckerError, Exit
+from checker.encode import Step, model_bool
+from checker.encode_page import PageEncoding
+from checker.encode_props import observed_failures
+from checker.results import PropertyResult, Verdict
+from checker.semantics import Semantics
 from checker.smt import Budget, Outcome, check, make_solver, verify_property
 
 
-def _verify(model: m.Model, name: str, depth: int | None = None, timeout: float = 60.0):
+def _verify(model: m.Model, name: str, depth: int | None = None,
+            timeout: float = 60.0) -> PropertyResult:
     return verify_property(model, model.property(name), depth=depth, timeout=timeout)
 
 
@@ -51,3 +63,106 @@ def test_solver_factory_is_deterministic_and_never_misreads_unknown() -> None:
     s.add(z3.Distinct(xs), *(x * x == 0x1234_5678_9ABC for x in xs))
     a = check(s, b)
     assert a.outcome is Outcome.UNKNOWN and a.reason
+
+
+# ---- the transition relation against the reference, action by action --------------------------
+
+
+def _reference_sequences(model: m.Model, n: int) -> set[tuple[Any, ...]]:
+    sem = Semantics(model, placement="exact", symmetry=False)
+    out: set[tuple[Any, ...]] = set()
+    layer = [((), sem.initial())]
+    for _ in range(n):
+        nxt = []
+        for seq, st in layer:
+            for a, t in sem.successors(st):
+                nxt.append((seq + ((a.op_index, a.choices),), t))
+        layer = nxt
+    out.update(seq for seq, _ in layer)
+    return out
+
+
+def _solver_sequences(model: m.Model, n: int) -> set[tuple[Any, ...]]:
+    out: set[tuple[Any, ...]] = set()
+    with smt.fresh_context():
+        enc = PageEncoding(model, observed_failures(model))
+        run = smt.Unrolling(enc)
+        budget = smt.Budget(60.0)
+        s = smt.make_solver(budget)
+        s.add(enc.init(0), *[run.transition(i) for i in range(n)])
+        while smt.check(s, budget).outcome is smt.Outcome.SAT:
+            mdl = s.model()
+            steps = run.read(mdl, n)
+            out.add(tuple((st.op_index, st.choices) for st in steps))
+            same = []
+            for i in range(n):
+                b = run.fired(mdl, i)
+                same.append(run.ind(i, b))
+                for _kind, bits in run.objectives(i, b):
+                    for bit in bits:
+                        x = run.at_step(bit, i)
+                        same.append(x if model_bool(mdl, x) else z3.Not(x))
+            s.add(z3.Not(z3.And(same)))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 3, 5, 11, 12])
+def test_transition_relation_enumerates_the_reference_actions(seed: int) -> None:
+    model = example(seed)
+    for n in (1, 2):
+        assert _solver_sequences(model, n) == _reference_sequences(model, n), f"depth {n}"
+
+
+@pytest.mark.parametrize("mode", ["naive", "fixed"])
+def test_frag_balloon_actions_match_the_reference(mode: str) -> None:
+    model = frag_balloon(8, 1, 2, mode)
+    for n in (1, 2):
+        assert _solver_sequences(model, n) == _reference_sequences(model, n)
+
+
+def test_a_trace_the_reference_refuses_is_an_internal_error(tmp_path: Any) -> None:
+    model = frag_balloon(8, 1, 2, "naive")
+    prop = model.property("ipa_eq_pa")
+    # balloon_in before anything exists: the reference refuses it
+    bad = [Step(3, "balloon_in domd 1", "ok", (("ipa", 0x80000), ("frames", ((0x80002, 1),))))]
+    with pytest.raises(CheckerError) as err:
+        smt.replay(model, prop, bad, raw=lambda: {"steps": ["balloon_in domd 1"]})
+    assert err.value.exit_code is Exit.INTERNAL
+    text = str(err.value)
+    assert "does not replay" in text and "raw solver trace saved to" in text
+    saved = text.split("saved to ")[1].split(";")[0]
+    assert json.loads(Path(saved).read_text()) == {"steps": ["balloon_in domd 1"]}
+    os.unlink(saved)
+
+
+def test_counterexample_is_minimal_and_replayed() -> None:
+    model = frag_balloon(16, 2, 2, "naive")
+    r = _verify(model, "ipa_eq_pa")
+    assert r.trace is not None and r.stats["minimal"] is True
+    ops = [s.op for s in r.trace.steps]
+    assert ops == ["create domd", "balloon_out domd 1", "balloon_in domd 1"]
+    # lowest addresses: the first aligned block, its first page, the lowest other free frame
+    assert r.trace.steps[0].choices == {"block": 0x80000}
+    assert r.trace.steps[1].choices == {"ipa": 0x80000}
+    assert r.trace.steps[2].choices == {"ipa": 0x80000, "frames": [[0x80004, 1]]}
+    assert "IPA 0x80000000 is backed by PA 0x80004000" in r.trace.witness
+
+
+def test_depth_bound_gives_holds_with_its_scope() -> None:
+    model = frag_balloon(16, 2, 2, "fixed")
+    r = _verify(model, "domd_create_never_fails", depth=2)
+    # the shortest violation has 3 steps: a bound of 2 cannot see it
+    assert r.verdict is Verdict.HOLDS and r.method == "bmc"
+    assert r.scope.depth == 2 and not r.scope.exhaustive
+    assert any("did not close" in w for w in r.warnings)
+    r = _verify(model, "domd_create_never_fails", depth=3)
+    assert r.verdict is Verdict.VIOLATED and r.trace_length == 3
+
+
+def test_unsupported_is_undecided_with_a_reason() -> None:
+    model = frag_balloon(8, 1, 2, "naive")
+    inv = m.Property("mine", m.PropertyKind.DMA_REACHES_INTENDED, ())
+    why = smt.supports(model, inv)
+    assert isinstance(why, str) and "dma_reaches_intended" in why
+    r = verify_property(model, inv, depth=None, timeout=5.0)
+    assert r.verdict is Verdict.UNDECIDED and r.engine == "smt" and why in r.warnings
