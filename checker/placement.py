@@ -110,6 +110,24 @@ def subset_count(pool: int, n: int) -> int:
     return 0 if n > pool else math.comb(pool, n)
 
 
+def every_subset(pool: Extents, n: int) -> list[Extents]:
+    """Every n-subset of the pool as extents, in lexicographic order of the frames."""
+    if n == 1:
+        return [((f, 1),) for f in ex.frames(pool)]
+    out: list[Extents] = []
+    for combo in itertools.combinations(ex.frames(pool), n):
+        runs: list[tuple[int, int]] = []
+        start = prev = combo[0]
+        for f in combo[1:]:
+            if f != prev + 1:
+                runs.append((start, prev - start + 1))
+                start = f
+            prev = f
+        runs.append((start, prev - start + 1))
+        out.append(tuple(runs))
+    return out
+
+
 def frame_choices(
     pool: Extents,
     n: int,
@@ -129,12 +147,12 @@ def frame_choices(
     if n <= 0 or total < n:
         return [] if n > 0 else [ex.EMPTY]
     if mode == EXACT:
-        return [ex.from_frames(c) for c in itertools.combinations(ex.frames(pool), n)]
+        return every_subset(pool, n)
     if mode in (TOP_DOWN, BOTTOM_UP):
         got = buddy_frames(pool, n, max_order, mode == TOP_DOWN)
         return [] if got is None else [got]
     if subset_count(total, n) <= CANDIDATE_ALL:
-        return [ex.from_frames(c) for c in itertools.combinations(ex.frames(pool), n)]
+        return every_subset(pool, n)
     cands: list[Extents] = [ex.lowest(pool, n), ex.highest(pool, n)]
     for order in orders:
         cands.append(ex.spread(pool, order, n))

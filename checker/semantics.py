@@ -844,7 +844,8 @@ class Semantics:
             for op in self.ops
         )
         self._born: dict[tuple[int, int, int], tuple[Action, int]] = {}
-        self._tpl: dict[tuple[int, int], list[int] | None] = {}
+        self._tpl: dict[tuple[int, int], tuple[bool, list[int]] | None] = {}
+        self._fits_memo: dict[tuple[int, int, int], bool] = {}
         self._opts: dict[tuple[int, int], list[tuple[int, Extents]]] = {}
         self._grow: dict[tuple[int, int, int, int], tuple[Action, int]] = {}
 
@@ -871,25 +872,36 @@ class Semantics:
             out.append((Action(oi, op, choices), tuple(patch)))
         return out
 
-    def _template(self, oi: int, dom_id: int) -> list[int] | None:
-        """NOTE(alloc-fast-path): the IPA runs a balloon_in may fill ([-1] for a domain that
-        is not 1:1, [] when none), or None when its frames do not come from the free heap."""
+    def _template(self, oi: int, dom_id: int) -> tuple[bool, list[int]] | None:
+        """NOTE(alloc-fast-path): for a balloon_in whose frames come from the free heap,
+        `(same, runs)`: `same` for release_same (frame == IPA), the IPA runs it may fill
+        ([-1] for a domain that is not 1:1, [] when none); None for the general path."""
         key = (oi, dom_id)
         if key in self._tpl:
             return self._tpl[key]
         dom = self._vals[dom_id]
         op = self.ops[oi]
         d = op.domain
-        tpl: list[int] | None
-        if dom[D_DIRECT]:
-            if self.balloon is not BalloonMode.RELEASE_ANY:
-                tpl = None
-            else:
-                tpl = self._pick_ipa(self.ballooned(dom, d), op.pages, None)
+        tpl: tuple[bool, list[int]] | None
+        if not dom[D_DIRECT]:
+            tpl = (False, [-1] if ex.count(self.ballooned(dom, d)) >= op.pages else [])
+        elif self.balloon is BalloonMode.RELEASE_ANY:
+            tpl = (False, self._pick_ipa(self.ballooned(dom, d), op.pages, None))
+        elif self.balloon is BalloonMode.RELEASE_SAME and not self.obs_balloon_in[d]:
+            tpl = (True, self._pick_ipa(self.ballooned(dom, d), op.pages, None))
         else:
-            tpl = [-1] if ex.count(self.ballooned(dom, d)) >= op.pages else []
+            tpl = None
         self._tpl[key] = tpl
         return tpl
+
+    def _fits(self, free: int, ipa: int, n: int) -> bool:
+        key = (free, ipa, n)
+        got = self._fits_memo.get(key)
+        if got is None:
+            if len(self._fits_memo) >= MEMO_LIMIT:
+                self._fits_memo.clear()
+            got = self._fits_memo[key] = ex.contains_range(self._vals[free], ipa, n)
+        return got
 
     def _create_template(self, oi: int, nid: int, failed: int) -> bool | None:
         """NOTE(alloc-fast-path) for the create of a domain that is not 1:1: None when not
@@ -921,7 +933,7 @@ class Semantics:
         return got
 
     def _grown(self, oi: int, dom_id: int, ipa: int, fs_id: int,
-               fs: Extents) -> tuple[Action, int]:
+               fs: Extents, same: bool) -> tuple[Action, int]:
         """The action and new domain of a balloon_in taking frames `fs` (at `ipa` if 1:1)."""
         dom = self._vals[dom_id]
         op = self.ops[oi]
@@ -931,7 +943,8 @@ class Semantics:
             action = Action(oi, op, (("frames", fs),))
             nd = (dom[0], False, dom[2], (), owned, dom[5])
         else:
-            action = Action(oi, op, (("ipa", ipa), ("frames", fs)))
+            choices: Choices = (("ipa", ipa),) if same else (("ipa", ipa), ("frames", fs))
+            action = Action(oi, op, choices)
             nd = (dom[0], True, dom[2], ex.p2m_add(dom[D_RAM], ipa, fs), owned, dom[5])
         if len(self._grow) >= MEMO_LIMIT:
             self._grow.clear()
@@ -956,6 +969,8 @@ class Semantics:
         pc, count = state[PC], state[COUNT]
         fast_bin = self._fast_bin
         fast_create = self._fast_create
+        tpls = self._tpl
+        fits_memo = self._fits_memo
         free = -1
         for oi in self._avail[pc]:
             # cheap enabling tests first: no memo entry for "not alive" / "already alive"
@@ -968,29 +983,55 @@ class Semantics:
             if fast_bin[oi]:
                 d_slot = alive_only[oi]
                 dom_id = state[d_slot]
-                tpl = self._template(oi, dom_id)
+                tpl = tpls.get((oi, dom_id), False)
+                if tpl is False:
+                    tpl = self._template(oi, dom_id)
                 if tpl is not None:
-                    if not tpl:
+                    same, ipas = tpl
+                    if not ipas:
                         continue  # no ballooned-out IPA run
                     if free < 0:
                         free = self._free_id(state)
-                    opts = self._options(free, self.ops[oi].pages)
-                    if opts:
+                    n = self.ops[oi].pages
+                    opts = [] if same else self._options(free, n)
+                    if same or opts:
                         where = self._tgt.get((pc, count, oi))
                         if where is None:
                             where = self._tgt[(pc, count, oi)] = self._target(pc, count, oi)
                         npc, ncount = where
+                        moved = npc != pc or ncount != count
                         grow = self._grow
-                        for ipa in tpl:
+                        for ipa in ipas:
+                            if same:
+                                fits = fits_memo.get((free, ipa, n))
+                                if fits is None:
+                                    fits = self._fits(free, ipa, n)
+                                if not fits:
+                                    continue  # an unobserved failure: not enabled
+                                got = grow.get((oi, dom_id, ipa, -1))
+                                if got is None:
+                                    got = self._grown(oi, dom_id, ipa, -1, ((ipa, n),), True)
+                                if moved:
+                                    new = list(state)
+                                    new[d_slot] = got[1]
+                                    new[PC] = npc
+                                    new[COUNT] = ncount
+                                    yield got[0], tuple(new)
+                                else:
+                                    yield got[0], state[:d_slot] + (got[1],) + state[d_slot + 1:]
+                                continue
                             for fs_id, fs in opts:
                                 got = grow.get((oi, dom_id, ipa, fs_id))
                                 if got is None:
-                                    got = self._grown(oi, dom_id, ipa, fs_id, fs)
-                                new = list(state)
-                                new[d_slot] = got[1]
-                                new[PC] = npc
-                                new[COUNT] = ncount
-                                yield got[0], tuple(new)
+                                    got = self._grown(oi, dom_id, ipa, fs_id, fs, same)
+                                if moved:
+                                    new = list(state)
+                                    new[d_slot] = got[1]
+                                    new[PC] = npc
+                                    new[COUNT] = ncount
+                                    yield got[0], tuple(new)
+                                else:
+                                    yield got[0], state[:d_slot] + (got[1],) + state[d_slot + 1:]
                         continue
                     # no free frames: the failure goes through the general path
             elif fast_create[oi]:
@@ -1007,6 +1048,7 @@ class Semantics:
                         if where is None:
                             where = self._tgt[(pc, count, oi)] = self._target(pc, count, oi)
                         npc, ncount = where
+                        moved = npc != pc or ncount != count
                         d_slot = dead_only[oi]
                         born = self._born
                         next_id = min(nid + 1, self.id_cap) if self.track_ids else 0
@@ -1038,12 +1080,14 @@ class Semantics:
             if where is None:
                 where = self._tgt[(pc, count, oi)] = self._target(pc, count, oi)
             npc, ncount = where
+            moved = npc != pc or ncount != count
             for action, patch in eff:
                 new = list(state)
                 for slot, value in patch:
                     new[slot] = value
-                new[PC] = npc
-                new[COUNT] = ncount
+                if moved:
+                    new[PC] = npc
+                    new[COUNT] = ncount
                 yield action, tuple(new)
 
     def apply(self, state: State, action: Action) -> State:
