@@ -983,8 +983,9 @@ class Semantics:
             if fast_bin[oi]:
                 d_slot = alive_only[oi]
                 dom_id = state[d_slot]
-                tpl = tpls.get((oi, dom_id), False)
-                if tpl is False:
+                try:
+                    tpl = tpls[(oi, dom_id)]
+                except KeyError:
                     tpl = self._template(oi, dom_id)
                 if tpl is not None:
                     same, ipas = tpl
