@@ -166,6 +166,7 @@ class Semantics:
         if self.has_grants and self.symmetric_groups and not self._perms:
             self.symmetric_groups = ()  # too many permutations to canonicalise grants between
         self._members = frozenset(d for g in self.symmetric_groups for d in g)
+        self._loose: dict[tuple[int, int], bool] = {}
         self._init_memo()
         self._subset_cache: dict[tuple[Extents, int], list[Extents]] = {}
         self._block_cache: dict[tuple[Extents, int], list[int]] = {}
@@ -1509,9 +1510,13 @@ class Semantics:
 
     def _simple(self, state: State) -> bool:
         """No flag, DMA record or grant ties a group member to anything: sorting suffices."""
-        if self._vals[state[FAILED]] or self._vals[state[DMA_BAD]] is not None:
-            return False
-        return not self.has_grants or not self._entangled(self.view(state))
+        key = (state[FAILED], state[DMA_BAD])
+        loose = self._loose.get(key)
+        if loose is None:
+            failed, bad = self._vals[state[FAILED]], self._vals[state[DMA_BAD]]
+            loose = self._loose[key] = not any(d in self._members for _, d in failed) and (
+                bad is None or bad[0] not in self._members)
+        return loose and (not self.has_grants or not self._entangled(self.view(state)))
 
     def canonical(self, state: State) -> State:
         """The representative of the state's orbit under the reduced symmetry groups.
@@ -1546,11 +1551,12 @@ class Semantics:
             view = self.view(state)
             if self._entangled(view):
                 return len({self.encode(self._permute(view, p)) for p in self._perms})
+        simple = self._simple(state)
         total = 1
         for grp in self.symmetric_groups:
             counts: dict[Any, int] = {}
             for d in grp:
-                k = self._member_key(state, d)
+                k = state[SD0 + d] if simple else self._member_key(state, d)
                 counts[k] = counts.get(k, 0) + 1
             n = math.factorial(len(grp))
             for c in counts.values():
