@@ -597,8 +597,21 @@ class Semantics:
                          name: str) -> Iterator[tuple[Choices, DomState]]:
         """Balloon out n pages of `dom` into `new` (FREE updated); yields (choices, new dom)."""
         free: Extents = st[FREE]
+        granted = self._granted(st, d)
         if dom[D_DIRECT]:
-            for ipa in self._pick_ipa(ex.p2m_ipas(dom[D_RAM]), n, rec, name):
+            ipas = ex.p2m_ipas(dom[D_RAM])
+            if granted:
+                # NOTE(granted-pages): a page the guest has granted is in use by the backend:
+                # the guest does not balloon it out (and Xen would keep it referenced anyway).
+                busy = ex.normalize(
+                    (i + lo - m, hi - lo)
+                    for i, m, c in dom[D_RAM]
+                    for gs, gc in granted
+                    for lo, hi in [(max(m, gs), min(m + c, gs + gc))]
+                    if lo < hi
+                )
+                ipas = ex.difference(ipas, busy)
+            for ipa in self._pick_ipa(ipas, n, rec, name):
                 ram, unmapped = ex.p2m_remove(dom[D_RAM], ipa, n)
                 if self.balloon is BalloonMode.KEEP_OWNED:
                     new[FREE] = free
@@ -609,9 +622,18 @@ class Semantics:
                     yield ((name, ipa),), (dom[0], dom[1], dom[2], ram, owned, dom[5])
             return
         owned = dom[D_OWNED]
-        for fs in self._pick_frames(st, owned, n, rec, name, guest=True):
+        for fs in self._pick_frames(st, ex.difference(owned, granted), n, rec, name, guest=True):
             new[FREE] = self._release(free, fs, d)
             yield ((name, fs),), (dom[0], dom[1], dom[2], (), ex.difference(owned, fs), dom[5])
+
+    def _granted(self, st: View, d: int) -> Extents:
+        """Frames of domain d that some backend has grant-mapped."""
+        if not self.has_grants:
+            return ex.EMPTY
+        return ex.from_frames(
+            g[1] for e in range(self.ndom) if st[DOM0 + e] is not None
+            for g in st[DOM0 + e][D_GRANTS] if g[2] == d
+        )
 
     def _op_balloon_out(self, st: View, base: list[Any], op: Op,
                         rec: dict[str, ChoiceValue] | None) -> Iterator[tuple[Choices, View]]:
@@ -798,11 +820,11 @@ class Semantics:
         if k is OpKind.DESTROY:
             return doms if self.has_grants else (d,)
         if k is OpKind.BALLOON_OUT:
-            return (d,)
+            return doms if self.has_grants else (d,)  # NOTE(granted-pages)
         if k is OpKind.BALLOON_IN:
             return (FAILED, FREE, d) + hints
         if k is OpKind.GRANT:
-            return (d,) if op.peer is None else (d, DOM0 + op.peer)
+            return doms  # the backend may balloon out first (NOTE(granted-pages))
         if k is OpKind.UNMAP:
             return (d,)
         return (DMA_BAD, d)

@@ -474,3 +474,19 @@ def test_omap5_overlaps_and_host_ram() -> None:
         "passthrough 'l4_per' [0x48000000, 0x48400000)")
     assert sem.violation(t, props[1]) == (
         "domd: RAM page at IPA 0x48000000 == PA 0x48000000 is not host RAM (mmio 'l4_per')")
+
+
+def test_granted_pages_are_not_ballooned_out() -> None:
+    stmts = [Step(Op(OpKind.CREATE, 0)), Step(Op(OpKind.CREATE, 1)),
+             Step(Op(OpKind.GRANT, 1, peer=0)), Loop((Op(OpKind.BALLOON_OUT, 1),))]
+    sem = _small(_driver_pair(True), stmts, [])
+    s = sem.initial()
+    for label in ("create domd", "create domu"):
+        _, s = _first(sem, label, s)
+    for a, t in sem.successors(s):
+        frame = dict(a.choices)["frame"]
+        outs = [dict(b.choices)["frames"] for b, _ in sem.successors(t)]
+        assert len(outs) == 1 and not ex.contains(outs[0], frame)  # 2 pages, 1 granted
+        for b, _ in sem.successors(t):
+            with pytest.raises(NotEnabled):
+                sem.apply(t, b._replace(choices=(("frames", ((frame, 1),)),)))
