@@ -546,9 +546,12 @@ class Semantics:
         free: Extents = st[FREE]
         if direct:
             order = info.order
-            blocks = self._pick_block(st, order, rec, d) if order <= self.max_order else []
-            if rec is not None and order > self.max_order:
+            if order <= self.max_order:
+                blocks = self._pick_block(st, order, rec, d)
+            elif rec is not None and "block" in rec:
                 raise NotEnabled(f"order {order} exceeds max_order {self.max_order}")
+            else:
+                blocks = []
             if not blocks:
                 yield from self._fail(st, base, "create", d, ())
                 return

@@ -490,3 +490,48 @@ def test_granted_pages_are_not_ballooned_out() -> None:
         for b, _ in sem.successors(t):
             with pytest.raises(NotEnabled):
                 sem.apply(t, b._replace(choices=(("frames", ((frame, 1),)),)))
+
+
+# ---- the shipped models, through the resolver -------------------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from checker.resolve import load_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_resolved_benchmark_is_the_modelkit_one() -> None:
+    got = Semantics(load_model(str(ROOT / "models/bench/frag-balloon-small.m11")))
+    want = Semantics(mk.frag_balloon(16, 2, 2, "fixed"))
+    assert got.op_labels() == want.op_labels() and got.heap == want.heap
+    assert (got.placement, got.exact, got.symmetric_groups) == ("exact", True, ((1, 2),))
+
+    def level(sem: Semantics, k: int) -> list[str]:
+        front = {sem.initial()}
+        for _ in range(k):
+            front = {t for s in front for _a, t in sem.successors(s)}
+        return sorted(json.dumps(sem.state_to_json(s), sort_keys=True) for s in front)
+
+    assert level(got, 3) == level(want, 3)
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT))
+                                        for p in (ROOT / "models/findings").glob("*.m11")))
+def test_shipped_models_replay_every_edge(path: str) -> None:
+    sem = Semantics(load_model(str(ROOT / path)))
+    init = sem.initial()
+    seen = {init}
+    todo = deque([init])
+    while todo and len(seen) < 400:
+        s = todo.popleft()
+        assert sem.state_from_json(json.loads(json.dumps(sem.state_to_json(s)))) == s
+        for p in sem.model.properties:
+            sem.violation(s, p)
+        for a, t in sem.successors(s):
+            assert sem.apply(s, a) == t
+            assert sem.action_from_json(json.loads(json.dumps(sem.action_to_json(a)))) == a
+            assert sem.describe(s, a, t)
+            if t not in seen:
+                seen.add(t)
+                todo.append(t)
