@@ -494,9 +494,9 @@ def test_granted_pages_are_not_ballooned_out() -> None:
 
 # ---- the shipped models, through the resolver -------------------------------------------------
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-from checker.resolve import load_model  # noqa: E402
+from checker.resolve import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
