@@ -5,12 +5,29 @@ from __future__ import annotations
 import json
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from checker import extents as ex
-from checker.model import BalloonMode, DirectMap, Loop, Op, OpKind, PropertyKind, Step
+from checker.model import (
+    Attr,
+    BalloonMode,
+    BinOp,
+    Choose,
+    DirectMap,
+    Loop,
+    Num,
+    Op,
+    OpKind,
+    PropertyKind,
+    Quant,
+    RambaseMode,
+    Step,
+    Var,
+)
+from checker.resolve import load_model
 from checker.semantics import Action, NotEnabled, Semantics, State
 from tests import modelkit as mk
 
@@ -236,15 +253,6 @@ def test_placement_resolution() -> None:
 
 # ---- small hand-built models for the other operations ---------------------------------------
 
-from checker.model import (
-    Attr,
-    BinOp,
-    Choose,
-    Num,
-    Quant,
-    RambaseMode,
-    Var,
-)
 
 BASE = 0x8000_0000
 
@@ -494,9 +502,6 @@ def test_granted_pages_are_not_ballooned_out() -> None:
 
 # ---- the shipped models, through the resolver -------------------------------------------------
 
-from pathlib import Path
-
-from checker.resolve import load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
