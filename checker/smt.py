@@ -13,6 +13,7 @@ The engines (BMC with deepening, k-induction, minimisation, replay) are in the s
 from __future__ import annotations
 
 import enum
+import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -160,14 +161,34 @@ from typing import Any
 from checker import model as m
 from checker.diagnostics import CheckerError, Diagnostic, Exit, Note
 from checker.encode import Branch, Step, exactly_one, model_bool
+from checker.encode_extent import ExtentEncoding
+from checker.encode_extent import supported as extent_supported
 from checker.encode_page import MAX_FRAMES, MAX_MAP_VARS, PageEncoding, page_level_size
-from checker.encode_props import holds, observed_failures, supported
+from checker.encode_props import observed_failures, supported
 from checker.results import PropertyResult, Scope, Trace, Verdict
 
 LEMMA_DEPTH = 3  # compute lemmas once BMC has shown no violation shorter than this
 HOUDINI_RLIMIT = 3_000_000  # per candidate query (~1 s): past it the candidate is dropped
+EXTENT_WARNING = (
+    "extent-level encoding: only behaviours in which each domain holds at most "
+    "4 extents of frames and 4 p2m runs, and multi-page requests take contiguous runs, "
+    "were covered (docs/smt.md, NOTE(extent-bound)); no violation there, not a proof")
 DEFAULT_TIMEOUT = 300.0  # seconds per property when the caller sets none
 MAX_DEPTH = 10_000  # unrolling bound when the caller sets none (the budget usually stops first)
+
+
+Encoding = PageEncoding | ExtentEncoding
+
+
+def holds(enc: Encoding, prop: m.Property, i: int) -> z3.BoolRef:
+    """The property at state i, in the encoding's own terms."""
+    if isinstance(enc, ExtentEncoding):
+        from checker import encode_extent_props
+
+        return encode_extent_props.holds(enc, prop, i)
+    from checker import encode_props
+
+    return encode_props.holds(enc, prop, i)
 
 
 class _Subst:
@@ -199,7 +220,7 @@ class Unrolling:
     `z3.substitute` (s_0 -> s_i, s_1 -> s_(i+1), step-0 choices -> step-i choices).
     """
 
-    def __init__(self, enc: PageEncoding) -> None:
+    def __init__(self, enc: Encoding) -> None:
         self.enc = enc
         self.state = enc._keys
         self.branches = enc.branches(0)
@@ -312,7 +333,7 @@ class Unrolling:
         return out
 
 
-def _houdini(enc: PageEncoding, run: Unrolling, budget: Budget,
+def _houdini(enc: Encoding, run: Unrolling, budget: Budget,
              stage: int) -> list[z3.BoolRef] | None:
     """The largest subset of the candidates that holds initially and is preserved by T.
 
@@ -398,18 +419,29 @@ def _houdini(enc: PageEncoding, run: Unrolling, budget: Budget,
 ENCODED_OPS = (m.OpKind.CREATE, m.OpKind.DESTROY, m.OpKind.BALLOON_OUT, m.OpKind.BALLOON_IN)
 
 
+def encoding_for(model: m.Model) -> str | tuple[str, str]:
+    """"page" (exact, small heaps), "extent" (real sizes, bounded), or ("none", why)."""
+    frames, mapvars = page_level_size(model)
+    if frames <= MAX_FRAMES and mapvars <= MAX_MAP_VARS:
+        return "page"
+    why = extent_supported(model)
+    if why is True:
+        return "extent"
+    return ("none", f"{frames} frames are too many for the page-level encoding (at most "
+                    f"{MAX_FRAMES}) and {why}")
+
+
 def supports(model: m.Model, prop: m.Property) -> bool | str:
     """True if `verify_property` can decide `prop` on `model`, else the reason it cannot."""
-    frames, mapvars = page_level_size(model)
-    if frames > MAX_FRAMES or mapvars > MAX_MAP_VARS:
-        return (f"the page-level encoding handles at most {MAX_FRAMES} frames; this model has "
-                f"{frames} frames ({mapvars} p2m variables per state)")
     if model.hypervisor.placement is not m.Placement.ANY:
         return (f"the symbolic engine encodes placement `any` only, not the "
                 f"`{model.hypervisor.placement.value}` allocator policy")
     for _j, op in _ops(model):
         if op.kind not in ENCODED_OPS:
             return f"the symbolic engine does not encode `{op.kind.value}` yet"
+    which = encoding_for(model)
+    if isinstance(which, tuple):
+        return which[1]
     return supported(model, prop)
 
 
@@ -474,6 +506,18 @@ def _minimise(s: z3.Solver, run: Unrolling, n: int, budget: Budget,
 
     for i in range(n):
         for kind, bits0 in run.objectives(i, fired[i]):
+            if kind == "bv":
+                x = run.at_step(bits0[0], i)
+                for bit in range(x.size() - 1, -1, -1):
+                    xb = z3.Extract(bit, bit, x)
+                    if _int_of(mdl, xb) == 0:
+                        fixed.append(xb == 0)
+                        continue
+                    got = sat(xb == 0)
+                    if got is None:
+                        return mdl, False
+                    fixed.append(xb == 0 if got else xb == 1)
+                continue
             bits = [run.at_step(b, i) for b in bits0]
             size = sum(1 for b in bits if model_bool(mdl, b))
             start = 0
@@ -525,8 +569,12 @@ def fresh_context() -> Iterator[z3.Context]:
 def verify_property(model: m.Model, prop: m.Property, *, depth: int | None,
                     timeout: float | None) -> PropertyResult:
     """Decide `prop` with BMC (shortest counterexamples) and k-induction (docs/smt.md)."""
-    with fresh_context():
-        return _verify(model, prop, depth, timeout)
+    try:
+        with fresh_context():
+            return _verify(model, prop, depth, timeout)
+    finally:
+        # NOTE(fresh-context): free this check's terms now, not during the next check
+        gc.collect()
 
 
 def _verify(model: m.Model, prop: m.Property, depth: int | None,
@@ -536,12 +584,16 @@ def _verify(model: m.Model, prop: m.Property, depth: int | None,
     if why is not True:
         return _result(prop, Verdict.UNDECIDED, "none", Scope(0, False, "exact"), budget,
                        {"reason": why}, warnings=[str(why)])
-    enc = PageEncoding(model, observed_failures(model))
+    enc: Encoding
+    if encoding_for(model) == "page":
+        enc = PageEncoding(model, observed_failures(model))
+    else:
+        enc = ExtentEncoding(model, observed_failures(model))
     run = Unrolling(enc)
     return _engine(model, prop, enc, run, budget, MAX_DEPTH if depth is None else depth)
 
 
-def _engine(model: m.Model, prop: m.Property, enc: PageEncoding, run: Unrolling,
+def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             budget: Budget, bound: int) -> PropertyResult:
     """Deepening BMC interleaved with k-induction over simple paths.
 
@@ -554,7 +606,10 @@ def _engine(model: m.Model, prop: m.Property, enc: PageEncoding, run: Unrolling,
     the step query.
     """
     placement = enc.placement
-    stats: dict[str, Any] = {"encoding": "page", "frames": len(enc.frames), "lemmas": 0}
+    bounded = isinstance(enc, ExtentEncoding)  # NOTE(extent-bound): never `proved`
+    frames = enc.heap_total if isinstance(enc, ExtentEncoding) else len(enc.frames)
+    stats: dict[str, Any] = {"encoding": "extent" if bounded else "page", "lemmas": 0,
+                             "frames": frames}
     prop0 = holds(enc, prop, 0)
 
     def P(i: int) -> z3.BoolRef:
@@ -627,6 +682,10 @@ def _engine(model: m.Model, prop: m.Property, enc: PageEncoding, run: Unrolling,
         if a.outcome is Outcome.UNSAT:
             stats.update(solver_stats(step))
             stats["k"] = k + 1
+            if bounded:
+                return _result(prop, Verdict.HOLDS, f"k-induction(k={k + 1})",
+                               Scope(None, False, placement), budget, stats,
+                               warnings=[EXTENT_WARNING])
             return _result(prop, Verdict.PROVED, f"k-induction(k={k + 1})",
                            Scope(None, True, placement), budget, stats)
         if a.outcome is Outcome.UNKNOWN:
@@ -635,6 +694,8 @@ def _engine(model: m.Model, prop: m.Property, enc: PageEncoding, run: Unrolling,
             stats.update(solver_stats(base))
             warn = [f"k-induction did not close up to k={k + 1}" +
                     (f" ({induction_unknown})" if induction_unknown else "")]
+            if bounded:
+                warn.append(EXTENT_WARNING)
             return _result(prop, Verdict.HOLDS, "bmc", Scope(based, False, placement), budget,
                            stats, warnings=warn)
         if budget.expired():
@@ -644,7 +705,7 @@ def _engine(model: m.Model, prop: m.Property, enc: PageEncoding, run: Unrolling,
         k += 1
 
 
-def _raw(enc: PageEncoding, run: Unrolling, mdl: z3.ModelRef, n: int,
+def _raw(enc: Encoding, run: Unrolling, mdl: z3.ModelRef, n: int,
          steps: list[Step]) -> dict[str, Any]:
     return {
         "model": enc.model.path,

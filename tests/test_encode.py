@@ -8,10 +8,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import modelkit as mk
 import pytest
 import z3
 from gen_models import example
-from modelkit import frag_balloon
+from modelkit import GIB, MIB, frag_balloon
 
 from checker import model as m
 from checker import smt
@@ -166,3 +167,61 @@ def test_unsupported_is_undecided_with_a_reason() -> None:
     assert isinstance(why, str) and "dma_reaches_intended" in why
     r = verify_property(model, inv, depth=None, timeout=5.0)
     assert r.verdict is Verdict.UNDECIDED and r.engine == "smt" and why in r.warnings
+
+
+# ---- extent-level encoding (real sizes) ---------------------------------------------------------
+
+
+def _real(mode: str, K: int = 2, umem: int = 64 * MIB) -> m.Model:
+    """domd (256 MiB, 1:1 from the heap) and K ordinary domains in one 2 GiB bank, 4 KiB pages:
+    524288 frames, far beyond the page-level encoding."""
+    doms = [mk.domain(0, "domd", 256 * MIB, direct_map=m.DirectMap.ALWAYS,
+                      rambase_mode=m.RambaseMode.ALLOCATED)]
+    doms += [mk.domain(i, f"u{i}", umem, rambase=0x4000_0000) for i in range(1, K + 1)]
+    alts = [op for d in range(K + 1) for op in mk.ops_for(d)]
+    props = [mk.prop(m.PropertyKind.IPA_EQ_PA),
+             mk.prop(m.PropertyKind.CREATE_SUCCEEDS, "domd_create", (0,)),
+             mk.prop(m.PropertyKind.NO_FRAME_SHARED)]
+    balloon = m.BalloonMode.RELEASE_ANY if mode == "naive" else m.BalloonMode.RELEASE_SAME
+    return mk.model(doms, [m.Loop(tuple(alts))], props,
+                    ram=[mk.ram("dram", 0x8000_0000, 2 * GIB)], max_order=18, balloon=balloon)
+
+
+def test_real_size_uses_the_extent_encoding() -> None:
+    model = _real("naive")
+    assert smt.encoding_for(model) == "extent"
+    r = _verify(model, "ipa_eq_pa", depth=4)
+    assert r.verdict is Verdict.VIOLATED and r.trace_length == 3
+    assert r.scope.placement == "symbolic" and r.stats["encoding"] == "extent"
+    assert r.trace is not None
+    assert r.trace.steps[0].choices == {"block": 0x80000}
+    # the lowest free frame outside domd's 256 MiB block
+    assert r.trace.steps[2].choices == {"ipa": 0x80000, "frames": [[0x90000, 1]]}
+
+
+def test_real_size_fragmentation_is_found_with_an_exact_block_search() -> None:
+    r = _verify(_real("fixed"), "domd_create", depth=3)
+    assert r.verdict is Verdict.VIOLATED and r.trace_length == 2
+    assert r.trace is not None and r.trace.steps[-1].op == "create domd"
+    assert "create domd failed" in r.trace.witness
+
+
+def test_extent_encoding_never_claims_proved() -> None:
+    r = _verify(_real("fixed"), "ipa_eq_pa", depth=4)
+    assert r.verdict is Verdict.HOLDS and not r.scope.exhaustive
+    assert r.scope.placement == "symbolic"
+    assert any("extent-level encoding" in w for w in r.warnings)
+
+
+def test_extent_encoding_agrees_with_the_page_encoding_on_small_models(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    small = frag_balloon(16, 2, 2, "naive")
+    names = ["ipa_eq_pa", "domd_create_never_fails"]
+    exact = {name: _verify(small, name) for name in names}
+    monkeypatch.setattr(smt, "MAX_FRAMES", 0)
+    assert smt.encoding_for(small) == "extent"
+    for name in names:
+        got = _verify(small, name, depth=3)
+        want = exact[name]
+        assert want.verdict is Verdict.VIOLATED
+        assert got.verdict is Verdict.VIOLATED and got.trace_length == want.trace_length

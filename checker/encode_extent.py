@@ -1,0 +1,315 @@
+"""The extent-level encoding for real sizes (GiB of RAM, 4 KiB pages): frame numbers and counts
+as 64-bit bit-vectors, each domain's frames as a bounded set of extents.
+
+State at step i (keys of the `VarTable`, checker/encode.py):
+  ("pc",) ("count",) ("next_id",)      as in the page-level encoding
+  ("alive", d) ("direct", d)           alive; 1:1 established at creation (hook domains)
+  ("rb", d)                            rambase frame (only when it can vary: `allocated`)
+  ("os", d, e) ("ol", d, e)            owned extent e of d: start frame, count (0 = unused)
+  ("ri", d, r) ("rm", d, r) ("rc", d, r)
+                                       p2m run r of a 1:1 domain: IPA frame, machine frame,
+                                       count (0 = unused)
+  ("failed", op, d)                    recorded failures a declared property observes
+
+NOTE(extent-bound): what the bound abstracts. Each domain holds at most `EXTENTS` owned
+extents and, if 1:1, at most `RUNS` p2m runs; an operation that would need more is not
+enabled here. On top of that: a multi-page request of an ordinary domain (create, balloon)
+takes its frames as at most `EXTENTS` runs (create) or one run (balloon in / out of n > 1
+pages), a 1:1 balloon-out of n > 1 pages stays inside one p2m run and one owned extent, and a
+1:1 balloon-in under release_any takes one run of n frames. Single-page operations are exact.
+The encoding is therefore an under-approximation of the reference: every trace it finds is a
+trace of the model (and is replayed to prove it), but "no violation" only covers the
+behaviours within the bound, so it never yields `proved` (verdict `holds`, placement
+`symbolic`). The placement of a 1:1 block is exact: a symbolic naturally aligned base inside
+one free extent of the heap, no candidate list; "no free block exists" is decided exactly by
+trying the first aligned base after each start of a maximal free interval (a heap extent
+start or the end of an owned extent).
+
+Static memory, grants, unmap and DMA are not encoded here (`supported`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import z3  # type: ignore[import-untyped]
+
+from checker import extents as ex
+from checker import model as m
+from checker.encode import (
+    Branch,
+    ChoiceReader,
+    Scenario,
+    VarKey,
+    VarTable,
+    all_of,
+    any_of,
+    bits_for,
+    exactly_one,
+    flatten_ops,
+    model_bool,
+    model_int,
+    value_int,
+)
+from checker.encode_page import GUEST_RAM0_BASE, Dom, heap_frames
+
+EXTENTS = 4  # owned extents per domain (NOTE(extent-bound))
+RUNS = 4  # p2m runs per 1:1 domain
+
+
+def frame_bits(model: m.Model) -> int:
+    """Width of the frame-number bit-vectors: every frame or IPA frame the model can name,
+    plus a domain's size, plus a spare bit, fits (at most 64 - page shift + 1 bits)."""
+    sh = model.page_size.bit_length() - 1
+    ends = [r.end for r in model.platform.ram + model.platform.mmio + model.platform.reserved]
+    ends += [r.end for r in model.hypervisor.windows + model.hypervisor.guest_ram]
+    ends += [d.rambase + d.memory for d in model.domains if d.rambase is not None]
+    ends += [GUEST_RAM0_BASE + max([d.memory for d in model.domains] + [0])]
+    top = (max(ends) >> sh) + max([d.pages for d in model.domains] + [1])
+    return min(64, top.bit_length() + 2)
+
+
+def inside(s: Any, n: Any, lo: int, hi: int) -> z3.BoolRef:
+    """[s, s + n) lies in [lo, hi). Written without s + n, which could wrap around for a
+    symbolic s near the top of the bit-vector range."""
+    w = s.size()
+    return z3.And(z3.UGE(s, z3.BitVecVal(lo, w)), z3.ULE(n, z3.BitVecVal(hi - lo, w)),
+                  z3.ULE(s, z3.BitVecVal(hi, w) - n))
+
+
+def within(s: Any, n: Any, lo: Any, cnt: Any) -> z3.BoolRef:
+    """[s, s + n) lies in [lo, lo + cnt), all symbolic (lo + cnt itself never wraps: extents
+    and p2m runs stay inside the heap or a RAM IPA range)."""
+    return z3.And(z3.ULE(n, cnt), z3.UGE(s, lo), z3.ULE(s, lo + cnt - n))
+
+
+def disjoint(s1: Any, n1: Any, s2: Any, n2: Any) -> z3.BoolRef:
+    return z3.Or(n1 == 0, n2 == 0, z3.ULE(s1 + n1, s2), z3.ULE(s2 + n2, s1))
+
+
+def overlap(s1: Any, n1: Any, s2: Any, n2: Any) -> z3.BitVecRef:
+    """|[s1, s1 + n1) & [s2, s2 + n2)|."""
+    lo = z3.If(z3.UGE(s1, s2), s1, s2)
+    hi = z3.If(z3.ULE(s1 + n1, s2 + n2), s1 + n1, s2 + n2)
+    return z3.If(z3.ULT(lo, hi), hi - lo, z3.BitVecVal(0, s1.size()))
+
+
+def supported(model: m.Model) -> bool | str:
+    for d in model.domains:
+        if d.static_mem:
+            return "the extent-level encoding does not encode static memory yet"
+    return True
+
+
+class ExtentEncoding:
+    """T(s, s') of docs/semantics.md over bounded extent sets (NOTE(extent-bound))."""
+
+    placement = "symbolic"
+
+    def __init__(self, model: m.Model, observed: set[tuple[m.OpKind, int]]) -> None:
+        self.model = model
+        self.shift = model.page_size.bit_length() - 1
+        heap, _statics = heap_frames(model)
+        self.heap = heap
+        self.heap_total = ex.count(heap)
+        self.host_ram = ex.normalize(
+            (r.base >> self.shift, r.size >> self.shift) for r in model.platform.ram)
+        self.observed = observed
+        self.doms = [self._dom(d) for d in model.domains]
+        self.nd = len(self.doms)
+        self.table = VarTable()
+        self.scn = Scenario(model.scenario)
+        self.ops = flatten_ops(model.scenario)
+        hooks = [d.hook_id for d in self.doms if d.decl is m.DirectMap.HOOK]
+        self.track_id = bool(hooks)
+        self.id_cap = max((h for h in hooks if h is not None), default=0) + 1
+        self.frames_note = f"{self.heap_total} heap frames in {len(heap)} extents"
+        self.W = frame_bits(model)
+        self._keycache = self.state_keys()
+        self._sortof = dict(self._keycache)
+
+    def _dom(self, d: m.Domain) -> Dom:
+        sh = self.shift
+        if d.rambase is not None:
+            base = d.rambase >> sh
+        elif self.model.hypervisor.guest_ram:
+            base = self.model.hypervisor.guest_ram[0].base >> sh
+        else:
+            base = GUEST_RAM0_BASE >> sh
+        return Dom(d.index, d.name, d.pages, max(0, (d.pages - 1).bit_length()), d.direct_map,
+                   d.hook_id, d.rambase_mode, base, ())
+
+    def bv(self, x: int) -> z3.BitVecRef:
+        return z3.BitVecVal(x, self.W)
+
+    def rb_varies(self, d: int) -> bool:
+        dom = self.doms[d]
+        return dom.may_direct and dom.rambase_mode in (m.RambaseMode.ALLOCATED,
+                                                       m.RambaseMode.STATIC)
+
+    # ---- variables ----------------------------------------------------------------------------
+
+    def state_keys(self) -> list[tuple[VarKey, z3.SortRef]]:
+        B, V = z3.BoolSort(), z3.BitVecSort(self.W)
+        keys = list(self.scn.state_keys())
+        if self.track_id:
+            keys.append((("next_id",), z3.BitVecSort(bits_for(self.id_cap))))
+        for d, dom in enumerate(self.doms):
+            keys.append((("alive", d), B))
+            if dom.decl is m.DirectMap.HOOK:
+                keys.append((("direct", d), B))
+            if self.rb_varies(d):
+                keys.append((("rb", d), V))
+            for e in range(EXTENTS):
+                keys += [(("os", d, e), V), (("ol", d, e), V)]
+            if dom.may_direct:
+                for r in range(RUNS):
+                    keys += [(("ri", d, r), V), (("rm", d, r), V), (("rc", d, r), V)]
+        for kind, d in sorted(self.observed, key=lambda x: (x[0].value, x[1])):
+            keys.append((("failed", kind.value, d), B))
+        return keys
+
+    @property
+    def _keys(self) -> list[tuple[VarKey, z3.SortRef]]:
+        return self._keycache
+
+    def var(self, key: VarKey, i: int) -> Any:
+        return self.table.get(key, i, self._sortof[key])
+
+    def has(self, key: VarKey) -> bool:
+        return key in self._sortof
+
+    def alive(self, d: int, i: int) -> z3.BoolRef:
+        return self.var(("alive", d), i)
+
+    def direct(self, d: int, i: int) -> z3.BoolRef:
+        decl = self.doms[d].decl
+        if decl is m.DirectMap.HOOK:
+            return self.var(("direct", d), i)
+        if decl is m.DirectMap.NONE:
+            return z3.BoolVal(False)
+        return self.alive(d, i)
+
+    def rambase(self, d: int, i: int) -> z3.BitVecRef:
+        if self.rb_varies(d):
+            rb = self.var(("rb", d), i)
+            if self.doms[d].may_plain:
+                return z3.If(self.direct(d, i), rb, self.bv(self.doms[d].rambase))
+            return rb
+        return self.bv(self.doms[d].rambase)
+
+    def ext(self, d: int, e: int, i: int) -> tuple[Any, Any]:
+        return self.var(("os", d, e), i), self.var(("ol", d, e), i)
+
+    def run(self, d: int, r: int, i: int) -> tuple[Any, Any, Any]:
+        return self.var(("ri", d, r), i), self.var(("rm", d, r), i), self.var(("rc", d, r), i)
+
+    def failed(self, kind: m.OpKind, d: int, i: int) -> z3.BoolRef:
+        if (kind, d) not in self.observed:
+            return z3.BoolVal(False)
+        return self.var(("failed", kind.value, d), i)
+
+    def owned_total(self, d: int, i: int) -> z3.BitVecRef:
+        return z3.Sum([self.ext(d, e, i)[1] for e in range(EXTENTS)])
+
+    def free_total(self, i: int) -> z3.BitVecRef:
+        """Free heap frames: the heap minus every owned frame (owned extents are disjoint
+        and inside the heap in every reachable state)."""
+        return self.bv(self.heap_total) - z3.Sum([self.owned_total(d, i) for d in range(self.nd)])
+
+    def in_heap(self, s: Any, n: Any) -> z3.BoolRef:
+        return any_of(inside(s, n, lo, lo + c) for lo, c in self.heap)
+
+    def free_range(self, s: Any, n: Any, i: int) -> z3.BoolRef:
+        """[s, s + n) is free heap."""
+        return z3.And(self.in_heap(s, n), *[disjoint(s, n, *self.ext(d, e, i))
+                                            for d in range(self.nd) for e in range(EXTENTS)])
+
+    def owned_cover(self, d: int, s: Any, n: Any, i: int) -> z3.BitVecRef:
+        """How many frames of [s, s + n) d owns (its extents are disjoint)."""
+        return z3.Sum([overlap(s, n, *self.ext(d, e, i)) for e in range(EXTENTS)])
+
+    def populated_overlap(self, d: int, s: Any, n: Any, i: int) -> z3.BoolRef:
+        return any_of(z3.Not(disjoint(s, n, ri, rc)) for ri, _rm, rc in
+                      (self.run(d, r, i) for r in range(RUNS)))
+
+    def choice(self, key: VarKey, i: int, sort: z3.SortRef | None = None) -> Any:
+        return self.table.get(("choice",) + key, i, sort if sort is not None else z3.BitVecSort(self.W))
+
+    # ---- initial state -----------------------------------------------------------------------
+
+    def initial_values(self, i: int = 0) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
+        out: list[tuple[z3.ExprRef, z3.ExprRef]] = []
+        for key, sort in self._keys:
+            v = self.var(key, i)
+            if sort == z3.BoolSort():
+                out.append((v, z3.BoolVal(False)))
+            else:
+                out.append((v, z3.BitVecVal(1 if key[0] == "next_id" else 0, v.size())))
+        return out
+
+    def init(self, i: int = 0) -> z3.BoolRef:
+        return z3.And([v == x for v, x in self.initial_values(i)])
+
+    # ---- transitions ---------------------------------------------------------------------------
+
+    def branches(self, i: int) -> list[Branch]:
+        from checker import encode_extent_ops as ops
+
+        out: list[Branch] = []
+        pc, cnt = self.var(("pc",), i), self.var(("count",), i)
+        for k, (j, op) in enumerate(self.ops):
+            at, pc2, cnt2 = self.scn.fire(j, pc, cnt)
+            if z3.is_false(at):
+                continue
+            for br in ops.op_branches(self, k, op, i):
+                br.guard = z3.And(at, br.guard)
+                br.writes[("pc",)] = pc2
+                br.writes[("count",)] = cnt2
+                out.append(br)
+        return out
+
+    # ---- lemmas --------------------------------------------------------------------------------
+
+    def lemma_candidates(self, i: int, stage: int = 1) -> list[z3.BoolRef]:
+        if stage != 1:
+            return []
+        out: list[z3.BoolRef] = [self.scn.wellformed(self.var(("pc",), i), self.var(("count",), i))]
+        exts = [(d, e) for d in range(self.nd) for e in range(EXTENTS)]
+        for d, dom in enumerate(self.doms):
+            dead = [self.ext(d, e, i)[1] == 0 for e in range(EXTENTS)]
+            if dom.may_direct:
+                dead += [self.run(d, r, i)[2] == 0 for r in range(RUNS)]
+            if self.rb_varies(d):
+                dead.append(self.var(("rb", d), i) == 0)
+            if self.has(("direct", d)):
+                dead.append(z3.Not(self.var(("direct", d), i)))
+            out.append(z3.Implies(z3.Not(self.alive(d, i)), z3.And(dead)))
+            for e in range(EXTENTS):
+                s, n = self.ext(d, e, i)
+                out.append(z3.Or(n == 0, self.in_heap(s, n)))
+                out.append(z3.ULE(n, self.bv(self.heap_total)))
+        for a in range(len(exts)):
+            for b in range(a + 1, len(exts)):
+                out.append(disjoint(*self.ext(*exts[a], i), *self.ext(*exts[b], i)))
+        return out
+
+    # ---- reading back -------------------------------------------------------------------------
+
+    def read_state(self, mdl: z3.ModelRef, i: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, sort in self._keys:
+            v = self.var(key, i)
+            name = ".".join(str(x) for x in key)
+            out[name] = model_bool(mdl, v) if sort == z3.BoolSort() else model_int(mdl, v)
+        return out
+
+
+def frames_of(pairs: list[tuple[Any, Any]]) -> ChoiceReader:
+    """A frame-set choice read back as normalised extents."""
+    def read(ev: Any) -> ex.Extents:
+        return ex.normalize((value_int(ev(s)), value_int(ev(n))) for s, n in pairs)
+    return read
+
+
+__all__ = ["ExtentEncoding", "all_of", "exactly_one", "frames_of", "supported"]
