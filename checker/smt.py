@@ -427,8 +427,9 @@ def encoding_for(model: m.Model) -> str | tuple[str, str]:
     why = extent_supported(model)
     if why is True:
         return "extent"
-    return ("none", f"{frames} frames are too many for the page-level encoding (at most "
-                    f"{MAX_FRAMES}) and {why}")
+    why_not = (f"{frames} frames are too many for the page-level encoding (at most "
+               f"{MAX_FRAMES}) and {why}")
+    return ("none", why_not)
 
 
 def supports(model: m.Model, prop: m.Property) -> bool | str:
