@@ -20,7 +20,6 @@ exists to show how sensitive a configuration is to the policy.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Iterable, Sequence
 
 from checker import extents as ex
@@ -106,8 +105,17 @@ def block_choices(
     return out
 
 
-def subset_count(pool: int, n: int) -> int:
-    return 0 if n > pool else math.comb(pool, n)
+def comb_at_most(pool: int, n: int, limit: int) -> bool:
+    """Whether C(pool, n) <= limit, in O(min(n, log limit)) steps (C can be astronomical)."""
+    if n < 0 or n > pool:
+        return True
+    k = min(n, pool - n)
+    c = 1
+    for i in range(k):
+        c = c * (pool - i) // (i + 1)
+        if c > limit:
+            return False
+    return c <= limit
 
 
 def every_subset(pool: Extents, n: int) -> list[Extents]:
@@ -151,7 +159,7 @@ def frame_choices(
     if mode in (TOP_DOWN, BOTTOM_UP):
         got = buddy_frames(pool, n, max_order, mode == TOP_DOWN)
         return [] if got is None else [got]
-    if subset_count(total, n) <= CANDIDATE_ALL:
+    if comb_at_most(total, n, CANDIDATE_ALL):
         return every_subset(pool, n)
     cands: list[Extents] = [ex.lowest(pool, n), ex.highest(pool, n)]
     for order in orders:

@@ -257,8 +257,8 @@ class Semantics:
         heap = ex.count(self.heap)
         if heap > EXACT_HEAP_FRAMES:
             return pl.CANDIDATES
-        worst = max((math.comb(heap, n) for n in self._frame_request_sizes() if n <= heap), default=0)
-        return pl.EXACT if worst <= EXACT_MAX_SUBSETS else pl.CANDIDATES
+        small = all(pl.comb_at_most(heap, n, EXACT_MAX_SUBSETS) for n in self._frame_request_sizes())
+        return pl.EXACT if small else pl.CANDIDATES
 
     def _frame_request_sizes(self) -> set[int]:
         """Sizes of every n-frame request (not one block) the scenario can make of the heap."""
@@ -282,7 +282,7 @@ class Semantics:
                 return False
         return not any(
             op.kind is OpKind.BALLOON_OUT
-            and math.comb(self.doms[op.domain].pages, op.pages) > pl.CANDIDATE_ALL
+            and not pl.comb_at_most(self.doms[op.domain].pages, op.pages, pl.CANDIDATE_ALL)
             for op in self.ops
         )
 

@@ -126,3 +126,12 @@ def test_semantics_follows_the_hypervisor_policy() -> None:
     (a, _t), = [(a, t) for a, t in bottom.successors(bottom.initial())
                 if bottom.action_label(a) == "create domd"]
     assert dict(a.choices)["block"] == 0x80000
+
+
+def test_comb_at_most_is_exact_and_cheap() -> None:
+    for pool in range(0, 20):
+        for n in range(-1, pool + 2):
+            want = math.comb(pool, n) if 0 <= n <= pool else 0
+            for limit in (0, 1, 5, 64, 1000):
+                assert pl.comb_at_most(pool, n, limit) == (want <= limit)
+    assert not pl.comb_at_most(0x7F000, 0x20000, 64)  # 2 GiB heap, 512 MiB request: instant
