@@ -129,7 +129,7 @@ def test_semantics_follows_the_hypervisor_policy() -> None:
 
 
 def test_comb_at_most_is_exact_and_cheap() -> None:
-    for pool in range(0, 20):
+    for pool in range(20):
         for n in range(-1, pool + 2):
             want = math.comb(pool, n) if 0 <= n <= pool else 0
             for limit in (0, 1, 5, 64, 1000):
