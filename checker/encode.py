@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import z3  # type: ignore[import-untyped]
+from z3 import z3core as _core
 
 from checker import model as m
 
@@ -189,18 +190,80 @@ def exactly_one(bs: Sequence[z3.BoolRef]) -> z3.BoolRef:
     return z3.PbEq([(b, 1) for b in bs], 1)
 
 
+def _nary(mk: Any, xs: list[Any]) -> z3.BoolRef | None:
+    """NOTE(fast-terms): a Boolean and/or built with one native call. The Python API's
+    `z3.And` / `z3.Or` re-derive the context and re-check the sort of every argument, which
+    dominates building a transition relation over thousands of variables. Returns None when
+    an argument is not a Z3 Boolean (the caller falls back to the checked API)."""
+    first = xs[0]
+    if not all(type(x) is z3.BoolRef for x in xs):
+        return None
+    ctx = first.ctx
+    arr = (z3.Ast * len(xs))(*[x.as_ast() for x in xs])
+    return z3.BoolRef(mk(ctx.ref(), len(xs), arr), ctx)
+
+
 def any_of(bs: Iterable[z3.BoolRef]) -> z3.BoolRef:
     xs = list(bs)
     if not xs:
         return z3.BoolVal(False)
-    return xs[0] if len(xs) == 1 else z3.Or(xs)
+    if len(xs) == 1:
+        return xs[0]
+    got = _nary(_core.Z3_mk_or, xs)
+    return got if got is not None else z3.Or(xs)
 
 
 def all_of(bs: Iterable[z3.BoolRef]) -> z3.BoolRef:
     xs = list(bs)
     if not xs:
         return z3.BoolVal(True)
-    return xs[0] if len(xs) == 1 else z3.And(xs)
+    if len(xs) == 1:
+        return xs[0]
+    got = _nary(_core.Z3_mk_and, xs)
+    return got if got is not None else z3.And(xs)
+
+
+def _flat(args: tuple[Any, ...]) -> list[Any]:
+    if len(args) == 1 and not isinstance(args[0], z3.ExprRef):
+        return list(args[0])
+    return list(args)
+
+
+def and_(*args: Any) -> z3.BoolRef:
+    """z3.And through NOTE(fast-terms): varargs or one iterable."""
+    return all_of(_flat(args))
+
+
+def or_(*args: Any) -> z3.BoolRef:
+    return any_of(_flat(args))
+
+
+def implies(a: z3.BoolRef, b: z3.BoolRef) -> z3.BoolRef:
+    return any_of([neg(a), b])
+
+
+def eq(a: z3.ExprRef, b: z3.ExprRef) -> z3.BoolRef:
+    if type(a) is not type(b) or not isinstance(a, z3.ExprRef) or (
+            isinstance(a, z3.BitVecRef) and a.size() != b.size()):
+        return a == b
+    return z3.BoolRef(_core.Z3_mk_eq(a.ctx.ref(), a.as_ast(), b.as_ast()), a.ctx)
+
+
+def neg(a: z3.BoolRef) -> z3.BoolRef:
+    if type(a) is not z3.BoolRef:
+        return z3.Not(a)
+    return z3.BoolRef(_core.Z3_mk_not(a.ctx.ref(), a.as_ast()), a.ctx)
+
+
+def ite(c: z3.BoolRef, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
+    """If(c, a, b) with one native call when a and b already have the same sort."""
+    if type(c) is not z3.BoolRef or type(a) is not type(b) or not isinstance(a, z3.ExprRef):
+        return z3.If(c, a, b)
+    if isinstance(a, z3.BitVecRef) and a.size() != b.size():
+        return z3.If(c, a, b)
+    ctx = c.ctx
+    raw = _core.Z3_mk_ite(ctx.ref(), c.as_ast(), a.as_ast(), b.as_ast())
+    return z3.z3._to_expr_ref(raw, ctx)
 
 
 def model_int(mdl: z3.ModelRef, e: z3.ExprRef) -> int:

@@ -37,11 +37,15 @@ from checker.encode import (
     Scenario,
     VarKey,
     VarTable,
+    and_,
     any_of,
     bits_for,
     flatten_ops,
+    implies,
     model_bool,
     model_int,
+    neg,
+    or_,
 )
 
 MAX_FRAMES = 4096  # page-level encoding limit (frames in the heap plus static memory)
@@ -269,7 +273,7 @@ class PageEncoding:
         key = (f, i)
         got = self._free.get(key)
         if got is None:
-            got = self._free[key] = z3.Not(any_of(self.own(d, f, i) for d in range(self.nd)))
+            got = self._free[key] = neg(any_of(self.own(d, f, i) for d in range(self.nd)))
         return got
 
     def pool(self, d: int, f: int, i: int) -> z3.BoolRef:
@@ -278,7 +282,7 @@ class PageEncoding:
         if dom.static:
             if f < self.nheap or self.frames[f] not in dom.static:
                 return z3.BoolVal(False)
-            return z3.Not(self.own(d, f, i))
+            return neg(self.own(d, f, i))
         return self.free(f, i)
 
     def pool_frames(self, d: int) -> list[int]:
@@ -302,8 +306,8 @@ class PageEncoding:
         by_slot = any_of(slots)
         if not self.doms[d].may_plain:
             return by_slot
-        return z3.Or(z3.And(self.direct(d, i), by_slot),
-                     z3.And(z3.Not(self.direct(d, i)), self.own(d, f, i)))
+        return or_(and_(self.direct(d, i), by_slot),
+                     and_(neg(self.direct(d, i)), self.own(d, f, i)))
 
     def slot_ipa_is(self, d: int, s: int, value: int, i: int) -> z3.BoolRef:
         """The IPA of slot s of d equals `value`."""
@@ -331,7 +335,7 @@ class PageEncoding:
         return out
 
     def init(self, i: int = 0) -> z3.BoolRef:
-        return z3.And([v == x for v, x in self.initial_values(i)])
+        return and_([v == x for v, x in self.initial_values(i)])
 
     # ---- choices of one step --------------------------------------------------------------------
 
@@ -361,7 +365,7 @@ class PageEncoding:
             if z3.is_false(at):
                 continue
             for br in ops.op_branches(self, k, op, i):
-                br.guard = z3.And(at, br.guard)
+                br.guard = and_(at, br.guard)
                 br.writes[("pc",)] = pc2
                 br.writes[("count",)] = cnt2
                 out.append(br)
@@ -413,32 +417,32 @@ class PageEncoding:
         nf = len(self.frames)
         for d, dom in enumerate(self.doms):
             alive = self.alive(d, i)
-            dead: list[z3.BoolRef] = [z3.Not(self.own(d, f, i)) for f in range(nf)]
+            dead: list[z3.BoolRef] = [neg(self.own(d, f, i)) for f in range(nf)]
             for s in range(self.nslots[d]):
-                dead += [z3.Not(self.mp(d, s, f, i)) for f in self.slot_frames[d][s]]
+                dead += [neg(self.mp(d, s, f, i)) for f in self.slot_frames[d][s]]
             if len(self.rb_cands[d]) > 1:
                 rbs = [self.var(("rb", d, c), i) for c in self.rb_cands[d]]
-                dead += [z3.Not(b) for b in rbs]
-                out.append(z3.Implies(alive, z3.PbEq([(b, 1) for b in rbs], 1)))
+                dead += [neg(b) for b in rbs]
+                out.append(implies(alive, z3.PbEq([(b, 1) for b in rbs], 1)))
             if self.has(("direct", d)):
-                dead.append(z3.Not(self.var(("direct", d), i)))
-            out.append(z3.Implies(z3.Not(alive), z3.And(dead)))
+                dead.append(neg(self.var(("direct", d), i)))
+            out.append(implies(neg(alive), and_(dead)))
             for s in range(self.nslots[d]):
                 sf = [self.mp(d, s, f, i) for f in self.slot_frames[d][s]]
                 if len(sf) > 1:
                     out.append(z3.PbLe([(b, 1) for b in sf], 1))
                 if dom.may_plain:
-                    out.append(z3.Implies(z3.Not(self.direct(d, i)), z3.Not(any_of(sf))))
+                    out.append(implies(neg(self.direct(d, i)), neg(any_of(sf))))
             mine = {self.index[p] for p in dom.static}
             for f in range(self.nheap, nf):
                 if f not in mine:
-                    out.append(z3.Not(self.own(d, f, i)))
+                    out.append(neg(self.own(d, f, i)))
             if dom.static:
-                out += [z3.Not(self.own(d, f, i)) for f in range(self.nheap)]
+                out += [neg(self.own(d, f, i)) for f in range(self.nheap)]
         if self.nd > 1:
             for f in range(self.nheap):
                 out.append(z3.PbLe([(self.own(d, f, i), 1) for d in range(self.nd)], 1))
         if self.track_id:
             nid = self.var(("next_id",), i)
-            out.append(z3.And(z3.UGE(nid, 1), z3.ULE(nid, self.id_cap)))
+            out.append(and_(z3.UGE(nid, 1), z3.ULE(nid, self.id_cap)))
         return out

@@ -18,7 +18,7 @@ import z3  # type: ignore[import-untyped]
 
 from checker import extents as ex
 from checker import model as m
-from checker.encode import Branch, all_of, any_of, exactly_one
+from checker.encode import Branch, all_of, and_, any_of, exactly_one, implies, ite, neg, or_
 
 if TYPE_CHECKING:
     from checker.encode_page import PageEncoding
@@ -74,12 +74,12 @@ def _at_least(bits: list[z3.BoolRef], n: int) -> z3.BoolRef:
 
 def _take_exactly(e: PageEncoding, fs: list[int], n: int, allowed: Any, i: int) -> z3.BoolRef:
     """The chosen set is n frames of `fs`, each satisfying allowed(f); no other frame."""
-    parts: list[z3.BoolRef] = [z3.Implies(e.take(f, i), allowed(f)) for f in fs]
+    parts: list[z3.BoolRef] = [implies(e.take(f, i), allowed(f)) for f in fs]
     inside = set(fs)
     others = [e.take(f, i) for f in range(len(e.frames)) if f not in inside]
-    parts += [z3.Not(b) for b in others]
+    parts += [neg(b) for b in others]
     parts.append(z3.PbEq([(e.take(f, i), 1) for f in fs], n) if fs else z3.BoolVal(n == 0))
-    return z3.And(parts)
+    return and_(parts)
 
 
 def _set_objective(e: PageEncoding, fs: list[int], i: int) -> tuple[str, list[z3.BoolRef]]:
@@ -97,9 +97,9 @@ def _failure(e: PageEncoding, k: int, kind: m.OpKind, d: int, lab: str, guard: z
     if kind is m.OpKind.CREATE and e.track_id:
         # NOTE(domid-rover) in semantics.py: a failed create still uses up a domain id
         nid = e.var(("next_id",), i)
-        w[("next_id",)] = z3.If(z3.ULT(nid, e.id_cap), nid + 1, nid)
+        w[("next_id",)] = ite(z3.ULT(nid, e.id_cap), nid + 1, nid)
         moves = z3.ULT(nid, e.id_cap)
-        guard = z3.And(guard, z3.Or(T() if observed else F(), moves))
+        guard = and_(guard, or_(T() if observed else F(), moves))
     elif not observed:
         return []
     return [Branch(k, lab, "failed", guard, w, choices=choices or [],
@@ -144,11 +144,11 @@ def _onehot_reader(bits: dict[int, z3.BoolRef]) -> Any:
 def _create(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     d = op.domain
     dom = e.doms[d]
-    base = z3.And(z3.Not(e.alive(d, i)), z3.Not(e.failed(m.OpKind.CREATE, d, i)))
+    base = and_(neg(e.alive(d, i)), neg(e.failed(m.OpKind.CREATE, d, i)))
     common: Writes = {("alive", d): T()}
     if e.track_id:
         nid = e.var(("next_id",), i)
-        common[("next_id",)] = z3.If(z3.ULT(nid, e.id_cap), nid + 1, nid)
+        common[("next_id",)] = ite(z3.ULT(nid, e.id_cap), nid + 1, nid)
     if dom.decl is m.DirectMap.HOOK:
         goes = (e.var(("next_id",), i) == dom.hook_id) if dom.hook_id is not None else F()
         common[("direct", d)] = goes
@@ -170,7 +170,7 @@ def _create(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]
         if dom.may_direct:
             vals[rb_direct] = goes
         if dom.may_plain:
-            vals[dom.rambase] = z3.Or(vals.get(dom.rambase, F()), z3.Not(goes))
+            vals[dom.rambase] = or_(vals.get(dom.rambase, F()), neg(goes))
         w.update(_rb_writes(e, d, vals))
         out.append(Branch(k, lab, "ok", base, w))
         return out
@@ -180,8 +180,8 @@ def _create(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]
         size = 1 << dom.order
         blk = {b: e.choice(("blk", d, b), i) for b in blocks}
         allfree = {b: all_of(e.free(e.index[b + o], i) for o in range(size)) for b in blocks}
-        pick = z3.And(exactly_one(list(blk.values())),
-                      all_of(z3.Implies(blk[b], allfree[b]) for b in blocks))
+        pick = and_(exactly_one(list(blk.values())),
+                      all_of(implies(blk[b], allfree[b]) for b in blocks))
         w = dict(common)
         for f in range(len(e.frames)):
             start = (e.frames[f] >> dom.order) << dom.order
@@ -195,11 +195,11 @@ def _create(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]
             w.update(_rb_writes(e, d, {dom.rambase: T()}))
         obj = [("onehot", [blk[b] for b in blocks])]
         if blocks:
-            out.append(Branch(k, lab, "ok", z3.And(base, goes, pick), w,
+            out.append(Branch(k, lab, "ok", and_(base, goes, pick), w,
                               choices=[("block", _onehot_reader(blk))],
                               addresses=obj))
-        none_free = z3.Not(any_of(allfree.values()))
-        out += _failure(e, k, m.OpKind.CREATE, d, lab, z3.And(base, goes, none_free), i)
+        none_free = neg(any_of(allfree.values()))
+        out += _failure(e, k, m.OpKind.CREATE, d, lab, and_(base, goes, none_free), i)
     if dom.may_plain:
         heap = list(range(e.nheap))
         w = dict(common)
@@ -207,12 +207,12 @@ def _create(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]
             w[("own", d, f)] = e.take(f, i) if f < e.nheap else F()
         w.update(_clear_maps(e, d))
         w.update(_rb_writes(e, d, {dom.rambase: T()}))
-        ok = z3.And(base, z3.Not(goes),
+        ok = and_(base, neg(goes),
                     _take_exactly(e, heap, dom.pages, lambda f: e.free(f, i), i))
         out.append(Branch(k, lab, "ok", ok, w, choices=[("frames", e.frames_reader(heap, i))],
                           addresses=[_set_objective(e, heap, i)]))
-        short = z3.Not(_at_least([e.free(f, i) for f in heap], dom.pages))
-        out += _failure(e, k, m.OpKind.CREATE, d, lab, z3.And(base, z3.Not(goes), short), i)
+        short = neg(_at_least([e.free(f, i) for f in heap], dom.pages))
+        out += _failure(e, k, m.OpKind.CREATE, d, lab, and_(base, neg(goes), short), i)
     return out
 
 
@@ -258,30 +258,30 @@ def _balloon_out(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Br
     if e.nslots[d]:
         starts = _starts(e, d, n)
         offs = {s: e.choice(("off", d, s), i) for s in starts}
-        ok = z3.And(exactly_one(list(offs.values())),
-                    all_of(z3.Implies(offs[s], all_of(e.pop(d, s + t, i) for t in range(n)))
+        ok = and_(exactly_one(list(offs.values())),
+                    all_of(implies(offs[s], all_of(e.pop(d, s + t, i) for t in range(n)))
                            for s in starts))
         hits = _hits(e, d, n, offs)
         hit = [any_of(h) for h in hits]
         w: Writes = {}
         for s in range(e.nslots[d]):
             for f in e.slot_frames[d][s]:
-                w[("map", d, s, f)] = z3.And(e.mp(d, s, f, i), z3.Not(hit[s]))
+                w[("map", d, s, f)] = and_(e.mp(d, s, f, i), neg(hit[s]))
         if e.model.hypervisor.balloon is not m.BalloonMode.KEEP_OWNED:
             for f in range(len(e.frames)):
-                gone = any_of(z3.And(hit[s], e.mp(d, s, f, i))
+                gone = any_of(and_(hit[s], e.mp(d, s, f, i))
                               for s in range(e.nslots[d]) if e.has(("map", d, s, f)))
                 if not z3.is_false(gone):
-                    w[("own", d, f)] = z3.And(e.own(d, f, i), z3.Not(gone))
+                    w[("own", d, f)] = and_(e.own(d, f, i), neg(gone))
         if starts:
-            out.append(Branch(k, lab, "ok", z3.And(alive, e.direct(d, i), ok), w,
+            out.append(Branch(k, lab, "ok", and_(alive, e.direct(d, i), ok), w,
                               choices=[("ipa", _ipa_reader(e, d, offs, i))],
                               addresses=[("onehot", [offs[s] for s in starts])],
                               moved=n))
     if dom.may_plain:
         fs = e.pool_frames(d)
-        w2: Writes = {("own", d, f): z3.And(e.own(d, f, i), z3.Not(e.take(f, i))) for f in fs}
-        ok2 = z3.And(alive, z3.Not(e.direct(d, i)),
+        w2: Writes = {("own", d, f): and_(e.own(d, f, i), neg(e.take(f, i))) for f in fs}
+        ok2 = and_(alive, neg(e.direct(d, i)),
                      _take_exactly(e, fs, n, lambda f: e.own(d, f, i), i))
         out.append(Branch(k, lab, "ok", ok2, w2, choices=[("frames", e.frames_reader(fs, i))],
                           addresses=[_set_objective(e, fs, i)],
@@ -299,11 +299,11 @@ def _balloon_in(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Bra
     if e.nslots[d]:
         starts = _starts(e, d, n)
         offs = {s: e.choice(("off", d, s), i) for s in starts}
-        at = z3.And(exactly_one(list(offs.values())),
-                    all_of(z3.Implies(offs[s], all_of(z3.Not(e.pop(d, s + t, i))
+        at = and_(exactly_one(list(offs.values())),
+                    all_of(implies(offs[s], all_of(neg(e.pop(d, s + t, i))
                                                       for t in range(n))) for s in starts))
         hits = _hits(e, d, n, offs)
-        guard = z3.And(alive, e.direct(d, i), at)
+        guard = and_(alive, e.direct(d, i), at)
         ipa = ("ipa", _ipa_reader(e, d, offs, i))
         off_obj = ("onehot", [offs[s] for s in starts])
         if not starts:
@@ -319,21 +319,21 @@ def _balloon_in(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Bra
                     parts.append(e.take(f, i) == any_of(ranks[t][j] for t in range(n)))
                 for t in range(n - 1):
                     for j in range(len(fs)):
-                        parts.append(z3.Implies(ranks[t + 1][j], any_of(ranks[t][:j])))
+                        parts.append(implies(ranks[t + 1][j], any_of(ranks[t][:j])))
             w: Writes = {}
             for s in range(e.nslots[d]):
                 for f in e.slot_frames[d][s]:
                     j = fs.index(f) if f in fs else -1
-                    new = any_of(z3.And(hits[s][t], ranks[t][j]) for t in range(n)) if j >= 0 else F()
-                    w[("map", d, s, f)] = z3.Or(e.mp(d, s, f, i), new)
+                    new = any_of(and_(hits[s][t], ranks[t][j]) for t in range(n)) if j >= 0 else F()
+                    w[("map", d, s, f)] = or_(e.mp(d, s, f, i), new)
             for f in fs:
-                w[("own", d, f)] = z3.Or(e.own(d, f, i), e.take(f, i))
-            out.append(Branch(k, lab, "ok", z3.And(guard, *parts), w,
+                w[("own", d, f)] = or_(e.own(d, f, i), e.take(f, i))
+            out.append(Branch(k, lab, "ok", and_(guard, *parts), w,
                               choices=[ipa, ("frames", e.frames_reader(fs, i))],
                               addresses=[off_obj, _set_objective(e, fs, i)],
                               moved=n))
-            short = z3.Not(_at_least([e.pool(d, f, i) for f in fs], n))
-            out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard, short), i,
+            short = neg(_at_least([e.pool(d, f, i) for f in fs], n))
+            out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, and_(guard, short), i,
                             choices=[ipa], objectives=[off_obj])
         else:
             # frame == IPA: release_same takes it from the pool, keep_owned must still own it
@@ -344,36 +344,36 @@ def _balloon_in(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Bra
 
             def ok_slot(s: int) -> z3.BoolRef:
                 cand = fs if same else range(len(e.frames))
-                return any_of(z3.And(target(s, f), e.pool(d, f, i) if same else e.own(d, f, i))
+                return any_of(and_(target(s, f), e.pool(d, f, i) if same else e.own(d, f, i))
                               for f in cand if f in e.slot_frames[d][s])
-            good = all_of(z3.Implies(offs[s], all_of(ok_slot(s + t) for t in range(n)))
+            good = all_of(implies(offs[s], all_of(ok_slot(s + t) for t in range(n)))
                           for s in starts)
             w = {}
             hit = [any_of(h) for h in hits]
             for s in range(e.nslots[d]):
                 for f in e.slot_frames[d][s]:
-                    w[("map", d, s, f)] = z3.Or(e.mp(d, s, f, i), z3.And(hit[s], target(s, f)))
+                    w[("map", d, s, f)] = or_(e.mp(d, s, f, i), and_(hit[s], target(s, f)))
             if same:
                 for f in fs:
-                    new = any_of(z3.And(hit[s], target(s, f))
+                    new = any_of(and_(hit[s], target(s, f))
                                  for s in range(e.nslots[d]) if f in e.slot_frames[d][s])
                     if not z3.is_false(new):
-                        w[("own", d, f)] = z3.Or(e.own(d, f, i), new)
-            out.append(Branch(k, lab, "ok", z3.And(guard, good), w, choices=[ipa],
+                        w[("own", d, f)] = or_(e.own(d, f, i), new)
+            out.append(Branch(k, lab, "ok", and_(guard, good), w, choices=[ipa],
                               addresses=[off_obj], moved=n))
-            out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard, z3.Not(good)), i,
+            out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, and_(guard, neg(good)), i,
                             choices=[ipa], objectives=[off_obj])
     if dom.may_plain:
         owned = [e.own(d, f, i) for f in range(len(e.frames))]
         room = z3.PbLe([(b, 1) for b in owned], dom.pages - n) if dom.pages >= n else F()
-        guard2 = z3.And(alive, z3.Not(e.direct(d, i)), room)
-        w2: Writes = {("own", d, f): z3.Or(e.own(d, f, i), e.take(f, i)) for f in fs}
-        ok2 = z3.And(guard2, _take_exactly(e, fs, n, lambda f: e.pool(d, f, i), i))
+        guard2 = and_(alive, neg(e.direct(d, i)), room)
+        w2: Writes = {("own", d, f): or_(e.own(d, f, i), e.take(f, i)) for f in fs}
+        ok2 = and_(guard2, _take_exactly(e, fs, n, lambda f: e.pool(d, f, i), i))
         out.append(Branch(k, lab, "ok", ok2, w2, choices=[("frames", e.frames_reader(fs, i))],
                           addresses=[_set_objective(e, fs, i)],
                           moved=n))
-        short = z3.Not(_at_least([e.pool(d, f, i) for f in fs], n))
-        out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard2, short), i)
+        short = neg(_at_least([e.pool(d, f, i) for f in fs], n))
+        out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, and_(guard2, short), i)
     return out
 
 

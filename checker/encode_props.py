@@ -12,7 +12,7 @@ import z3  # type: ignore[import-untyped]
 
 from checker import extents as ex
 from checker import model as m
-from checker.encode import all_of, any_of
+from checker.encode import all_of, and_, any_of, implies, neg
 
 if TYPE_CHECKING:
     from checker.encode_page import PageEncoding
@@ -53,9 +53,9 @@ def holds(e: PageEncoding, prop: m.Property, i: int) -> z3.BoolRef:
     if k is m.PropertyKind.IPA_EQ_PA:
         return all_of(_ipa_eq_pa(e, d, i) for d in doms if e.model.domains[d].wants_direct_map)
     if k is m.PropertyKind.CREATE_SUCCEEDS:
-        return all_of(z3.Not(e.failed(m.OpKind.CREATE, d, i)) for d in doms)
+        return all_of(neg(e.failed(m.OpKind.CREATE, d, i)) for d in doms)
     if k is m.PropertyKind.BALLOON_IN_SUCCEEDS:
-        return all_of(z3.Not(e.failed(m.OpKind.BALLOON_IN, d, i)) for d in doms)
+        return all_of(neg(e.failed(m.OpKind.BALLOON_IN, d, i)) for d in doms)
     if k is m.PropertyKind.NO_FRAME_SHARED:
         return _no_frame_shared(e, doms, i)
     if k is m.PropertyKind.RAM_IN_HOST_RAM:
@@ -71,13 +71,13 @@ def _ipa_eq_pa(e: PageEncoding, d: int, i: int) -> z3.BoolRef:
     parts: list[z3.BoolRef] = []
     for s in range(e.nslots[d]):
         for f in e.slot_frames[d][s]:
-            parts.append(z3.Implies(e.mp(d, s, f, i), e.slot_ipa_is(d, s, e.frames[f], i)))
+            parts.append(implies(e.mp(d, s, f, i), e.slot_ipa_is(d, s, e.frames[f], i)))
     dom = e.doms[d]
     if dom.may_plain:
         # ascending owned frames onto rambase, rambase + 1, ...: identity iff the owned frames
         # are exactly rambase .. rambase + |owned| - 1
         rb = dom.rambase
-        plain = z3.And(e.alive(d, i), z3.Not(e.direct(d, i)))
+        plain = and_(e.alive(d, i), neg(e.direct(d, i)))
         for f, p in enumerate(e.frames):
             prev = e.index.get(p - 1)
             if p == rb:
@@ -86,7 +86,7 @@ def _ipa_eq_pa(e: PageEncoding, d: int, i: int) -> z3.BoolRef:
                 cond = e.own(d, prev, i)
             else:
                 cond = z3.BoolVal(False)
-            parts.append(z3.Implies(z3.And(plain, e.own(d, f, i)), cond))
+            parts.append(implies(and_(plain, e.own(d, f, i)), cond))
     return all_of(parts)
 
 
@@ -97,7 +97,7 @@ def _no_frame_shared(e: PageEncoding, doms: list[int], i: int) -> z3.BoolRef:
         # every frame mapped as RAM is owned by d; no frame mapped twice as RAM by d
         for s in range(e.nslots[d]):
             for f in e.slot_frames[d][s]:
-                parts.append(z3.Implies(e.mp(d, s, f, i), e.own(d, f, i)))
+                parts.append(implies(e.mp(d, s, f, i), e.own(d, f, i)))
         if e.nslots[d] > 1:
             for f in range(nf):
                 hits = [e.mp(d, s, f, i) for s in range(e.nslots[d]) if e.has(("map", d, s, f))]
@@ -108,29 +108,29 @@ def _no_frame_shared(e: PageEncoding, doms: list[int], i: int) -> z3.BoolRef:
         for o in range(e.nd):
             if o == d or (o in doms and o < d):
                 continue
-            both = z3.And(e.alive(d, i), e.alive(o, i))
+            both = and_(e.alive(d, i), e.alive(o, i))
             for f in range(nf):
-                parts.append(z3.Implies(both, z3.Not(z3.And(e.own(d, f, i), e.own(o, f, i)))))
-                parts.append(z3.Implies(both, z3.Not(z3.And(e.mapped(d, f, i), e.mapped(o, f, i)))))
+                parts.append(implies(both, neg(and_(e.own(d, f, i), e.own(o, f, i)))))
+                parts.append(implies(both, neg(and_(e.mapped(d, f, i), e.mapped(o, f, i)))))
     return all_of(parts)
 
 
 def _ram_in_host_ram(e: PageEncoding, d: int, i: int) -> z3.BoolRef:
     """A 1:1 domain's RAM IPA range and the frames backing it lie in host RAM banks."""
     dom = e.doms[d]
-    direct = z3.And(e.alive(d, i), e.direct(d, i))
+    direct = and_(e.alive(d, i), e.direct(d, i))
     parts: list[z3.BoolRef] = []
     if dom.static:
         if ex.difference(tuple((p, 1) for p in dom.static), e.host_ram):
-            parts.append(z3.Not(direct))
+            parts.append(neg(direct))
     else:
         for c in e.rb_cands[d]:
             if ex.difference(ex.single(c, dom.pages), e.host_ram):
-                parts.append(z3.Not(z3.And(direct, e.rb_is(d, c, i))))
+                parts.append(neg(and_(direct, e.rb_is(d, c, i))))
     for s in range(e.nslots[d]):
         for f in e.slot_frames[d][s]:
             if not ex.contains(e.host_ram, e.frames[f]):
-                parts.append(z3.Not(z3.And(direct, e.mp(d, s, f, i))))
+                parts.append(neg(and_(direct, e.mp(d, s, f, i))))
     return all_of(parts)
 
 
@@ -171,8 +171,8 @@ def _no_ipa_overlap(e: PageEncoding, d: int, i: int) -> z3.BoolRef:
                 ex.single(c, dom.pages)
             ram = ex.normalize(ram)
             if _overlap_bad(e, d, ram, is_direct):
-                when = direct if is_direct else z3.Not(direct)
-                parts.append(z3.Not(z3.And(alive, when, e.rb_is(d, c, i))))
+                when = direct if is_direct else neg(direct)
+                parts.append(neg(and_(alive, when, e.rb_is(d, c, i))))
     return all_of(parts)
 
 

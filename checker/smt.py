@@ -160,7 +160,7 @@ from typing import Any
 
 from checker import model as m
 from checker.diagnostics import CheckerError, Diagnostic, Exit, Note
-from checker.encode import Branch, Step, exactly_one, model_bool
+from checker.encode import Branch, Step, all_of, eq, exactly_one, implies, ite, model_bool
 from checker.encode_extent import ExtentEncoding
 from checker.encode_extent import supported as extent_supported
 from checker.encode_page import MAX_FRAMES, MAX_MAP_VARS, PageEncoding, page_level_size
@@ -240,17 +240,17 @@ class Unrolling:
         parts: list[z3.BoolRef] = [exactly_one(inds)]
         writers: dict[Any, list[tuple[z3.BoolRef, z3.ExprRef]]] = {}
         for ind, br in zip(inds, brs):
-            parts.append(z3.Implies(ind, br.guard))
+            parts.append(implies(ind, br.guard))
             for key, val in br.writes.items():
                 writers.setdefault(key, []).append((ind, val))
         for key, _sort in self.state:
             val = enc.var(key, 0)
             for ind, new in reversed(writers.pop(key, [])):
-                val = z3.If(ind, new, val)
-            parts.append(enc.var(key, 1) == val)
+                val = ite(ind, new, val)
+            parts.append(eq(enc.var(key, 1), val))
         if writers:
             raise AssertionError(f"branches write unknown state variables: {sorted(writers)}")
-        return z3.And(parts)
+        return all_of(parts)
 
     def step_map(self, i: int) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
         """Renaming of the template's variables for step i -> i+1."""
@@ -295,7 +295,8 @@ class Unrolling:
         """States i and j differ (built once over states 0 and 1, then renamed)."""
         if self._distinct0 is None:
             enc = self.enc
-            self._distinct0 = z3.Or([enc.var(k, 0) != enc.var(k, 1) for k, _s in self.state])
+            self._distinct0 = z3.Not(all_of([eq(enc.var(k, 0), enc.var(k, 1))
+                                             for k, _s in self.state]))
         t = self.enc.table
         sub = _Subst([(t.get(k, 0, srt), t.get(k, i, srt)) for k, srt in self.state]
                      + [(t.get(k, 1, srt), t.get(k, j, srt)) for k, srt in self.state])
