@@ -1553,11 +1553,16 @@ class Semantics:
         if not self.symmetric_groups:
             return state
         if self._simple(state):
-            new = list(state)
+            new: list[int] | None = None
             for grp in self.symmetric_groups:
-                for slot, i in zip(grp, sorted(state[SD0 + d] for d in grp)):
-                    new[SD0 + slot] = i
-            return tuple(new)
+                ids = [state[SD0 + d] for d in grp]
+                ranked = sorted(ids)
+                if ranked != ids:
+                    if new is None:
+                        new = list(state)
+                    for slot, i in zip(grp, ranked):
+                        new[SD0 + slot] = i
+            return state if new is None else tuple(new)
         view = self.view(state)
         if self.has_grants and self._entangled(view):
             return min(self.encode(self._permute(view, p)) for p in self._perms)
