@@ -65,6 +65,22 @@ def _smt() -> Callable[..., PropertyResult] | None:
     return None
 
 
+# NOTE(auto-budget): under `--engine auto`, when the symbolic engine can decide every selected
+# property and the user set no state bound, the explicit search gets at most this many seconds;
+# what it leaves undecided goes to the symbolic engine. Small spaces finish well within it (and
+# BFS gives exact state counts); spaces too large to enumerate are decided by BMC/induction.
+AUTO_EXPLICIT_SECONDS = 0.5
+
+
+def _smt_supports(model: Model, props: Sequence[Property]) -> bool:
+    try:
+        mod = importlib.import_module("checker.smt")
+    except ModuleNotFoundError:
+        return False
+    fn = getattr(mod, "supports", None)
+    return callable(fn) and all(fn(model, p) is True for p in props)
+
+
 def select_properties(model: Model, names: Sequence[str] | None) -> list[Property]:
     """The model's properties named on the command line (all of them when none is named)."""
     if not model.properties:
@@ -201,8 +217,12 @@ def run_verify(
     if engine in ("auto", "explicit", "both") or graph is not None:
         factory = semantics if semantics is not None else _semantics_factory()
         sem = factory(model, placement=placement, symmetry=symmetry)
+        exp_timeout = timeout
+        if (engine == "auto" and smt is not None and max_states is None and graph is None
+                and _smt_supports(model, props)):
+            exp_timeout = min(timeout, AUTO_EXPLICIT_SECONDS) if timeout else AUTO_EXPLICIT_SECONDS
         exp: Exploration = explore(sem, props, depth=depth, max_states=max_states,
-                                   timeout=timeout, symmetry=symmetry, progress=progress,
+                                   timeout=exp_timeout, symmetry=symmetry, progress=progress,
                                    graph=True if graph is not None else None)
         if graph is not None:
             assert exp.graph is not None

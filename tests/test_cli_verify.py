@@ -267,3 +267,18 @@ def test_json_reports_follow_the_documented_schema(workdir: Path, args: list[str
             broken["results"][i]["trace_length"] = None
             with pytest.raises(jsonschema.ValidationError):
                 jsonschema.validate(broken, report_schema())
+
+
+def test_auto_hands_a_space_too_large_to_enumerate_to_the_symbolic_engine(tmp_path: Path) -> None:
+    """NOTE(auto-budget): frag-balloon huge has about 1e22 states; auto still proves ipa_eq_pa."""
+    from bench.frag_balloon import SIZES, generate
+    from checker import cmd_verify
+
+    path = tmp_path / "huge-fixed.m11"
+    path.write_text(generate(*SIZES["huge"], "fixed"), encoding="utf-8")
+    report, _ = cmd_verify.run_verify(str(path), properties=["ipa_eq_pa"], engine="auto")
+    (r,) = report.results
+    assert r.engine == "smt"
+    assert r.verdict.value == "proved"
+    assert r.method.startswith("k-induction")
+    assert "explicit was undecided" in r.stats["engine_selected_by"]
