@@ -7,6 +7,7 @@ diagnostic and its exit code (see the exit-code table in README.md).
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable
 
@@ -25,6 +26,13 @@ def _run(fn: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         click.echo("checker: interrupted", err=True)
         code = int(Exit.UNDECIDED)
+    except Exception as exc:  # a checker bug, never a user error: no traceback unless asked
+        if os.environ.get("MEMORY11_TRACEBACK"):
+            raise
+        click.echo(f"checker: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("note: this is a bug in the checker; set MEMORY11_TRACEBACK=1 for the "
+                   "traceback and report it with the model", err=True)
+        code = int(Exit.INTERNAL)
     sys.exit(code)
 
 

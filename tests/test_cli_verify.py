@@ -282,3 +282,20 @@ def test_auto_hands_a_space_too_large_to_enumerate_to_the_symbolic_engine(tmp_pa
     assert r.verdict.value == "proved"
     assert r.method.startswith("k-induction")
     assert "explicit was undecided" in r.stats["engine_selected_by"]
+
+
+def test_an_internal_error_is_exit_4_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from checker import cmd_lang
+    from checker.cli import cli
+
+    def boom(files: list[str]) -> int:
+        raise RuntimeError("invariant broken")
+
+    monkeypatch.setattr(cmd_lang, "check", boom)
+    monkeypatch.delenv("MEMORY11_TRACEBACK", raising=False)
+    result = CliRunner().invoke(cli, ["check", "x.m11"])
+    assert result.exit_code == 4
+    assert "internal error: RuntimeError: invariant broken" in result.output
+    assert "Traceback" not in result.output
