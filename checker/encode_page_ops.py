@@ -82,6 +82,17 @@ def _take_exactly(e: PageEncoding, fs: list[int], n: int, allowed: Any, i: int) 
     return and_(parts)
 
 
+def _allocate(e: PageEncoding, d: int | None, fs: list[int], n: int, allowed: Any,
+              i: int) -> z3.BoolRef:
+    """n frames from the pool: any n (placement any) or the allocator policy's n."""
+    if e.policy() is m.Placement.ANY:
+        return _take_exactly(e, fs, n, allowed, i)
+    pool_d = d if d is not None and e.doms[d].static else None
+    pol = e.policy_frames(pool_d, n, i)
+    enough = _at_least([allowed(f) for f in fs], n)
+    return and_(enough, *[e.take(f, i) == pol.get(f, F()) for f in range(len(e.frames))])
+
+
 def _set_objective(e: PageEncoding, fs: list[int], i: int) -> tuple[str, list[z3.BoolRef]]:
     return ("set", [e.take(f, i) for f in sorted(fs, key=lambda f: e.frames[f])])
 
@@ -182,6 +193,9 @@ def _create(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]
         allfree = {b: all_of(e.free(e.index[b + o], i) for o in range(size)) for b in blocks}
         pick = and_(exactly_one(list(blk.values())),
                       all_of(implies(blk[b], allfree[b]) for b in blocks))
+        if e.policy() is not m.Placement.ANY:
+            pol = e.policy_block(dom.order, i)
+            pick = and_(pick, *[blk[b] == pol.get(b, F()) for b in blocks])
         w = dict(common)
         for f in range(len(e.frames)):
             start = (e.frames[f] >> dom.order) << dom.order
@@ -208,7 +222,7 @@ def _create(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]
         w.update(_clear_maps(e, d))
         w.update(_rb_writes(e, d, {dom.rambase: T()}))
         ok = and_(base, neg(goes),
-                    _take_exactly(e, heap, dom.pages, lambda f: e.free(f, i), i))
+                    _allocate(e, None, heap, dom.pages, lambda f: e.free(f, i), i))
         out.append(Branch(k, lab, "ok", ok, w, choices=[("frames", e.frames_reader(heap, i))],
                           addresses=[_set_objective(e, heap, i)]))
         short = neg(_at_least([e.free(f, i) for f in heap], dom.pages))
@@ -311,7 +325,7 @@ def _balloon_in(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Bra
         elif mode is m.BalloonMode.RELEASE_ANY:
             ranks = [[e.take(f, i) if n == 1 else e.choice(("rank", t, f), i) for f in fs]
                      for t in range(n)]
-            parts = [_take_exactly(e, fs, n, lambda f: e.pool(d, f, i), i)]
+            parts = [_allocate(e, d, fs, n, lambda f: e.pool(d, f, i), i)]
             if n > 1:
                 for t in range(n):
                     parts.append(exactly_one(ranks[t]))
@@ -368,7 +382,7 @@ def _balloon_in(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Bra
         room = z3.PbLe([(b, 1) for b in owned], dom.pages - n) if dom.pages >= n else F()
         guard2 = and_(alive, neg(e.direct(d, i)), room)
         w2: Writes = {("own", d, f): or_(e.own(d, f, i), e.take(f, i)) for f in fs}
-        ok2 = and_(guard2, _take_exactly(e, fs, n, lambda f: e.pool(d, f, i), i))
+        ok2 = and_(guard2, _allocate(e, d, fs, n, lambda f: e.pool(d, f, i), i))
         out.append(Branch(k, lab, "ok", ok2, w2, choices=[("frames", e.frames_reader(fs, i))],
                           addresses=[_set_objective(e, fs, i)],
                           moved=n))

@@ -34,7 +34,10 @@ def _choices_json(sem: Semantics, action: Action) -> dict[str, Any]:
 
 
 def replay(model: m.Model, prop: m.Property, steps: list[Step]) -> Trace:
-    sem = Semantics(model, placement="exact", symmetry=False)
+    # placement `any`: every choice is checked to be allowed; a policy: to be the policy's
+    policy = model.hypervisor.placement
+    sem = Semantics(model, placement="exact" if policy is m.Placement.ANY else policy.value,
+                    symmetry=False)
     state = sem.initial()
     out: list[TraceStep] = []
     if sem.violation(state, prop) is not None and steps:

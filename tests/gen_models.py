@@ -11,7 +11,7 @@ explicit engine under placement `exact`, the page-level Z3 encoding) covers ever
   create / destroy / balloon_out / balloon_in (1 or 2 pages);
 - a balloon mode, a max_order, and every built-in property the Z3 engine encodes.
 
-Every model has placement `any` (the policies are a different question, see docs/smt.md).
+Placement is `any` half of the time, else the top-down or bottom-up allocator policy.
 """
 
 from __future__ import annotations
@@ -133,9 +133,11 @@ def build(rnd: random.Random) -> m.Model:
         alts = g.lists(ops, 1, 8)
         statements.append(m.Loop(tuple(alts)))
     balloon = g.sampled_from(list(m.BalloonMode))
+    placement = g.sampled_from([m.Placement.ANY, m.Placement.ANY, m.Placement.TOP_DOWN,
+                                m.Placement.BOTTOM_UP])
     props = [prop(k) for k in PROPS]
     return model(doms, statements, props, ram=banks, reserved=reserved, windows=WINDOWS,
-                 guest_ram=GUEST_RAM, max_order=g.integers(2, 3), balloon=balloon,
+                 guest_ram=GUEST_RAM, max_order=g.integers(2, 3), balloon=balloon, placement=placement,
                  path="<random>")
 
 

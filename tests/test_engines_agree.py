@@ -15,7 +15,7 @@ from gen_models import example
 
 from checker import smt
 from checker.explore import explore
-from checker.model import Model
+from checker.model import Model, Placement
 from checker.results import PropertyResult, Verdict
 from checker.semantics import Semantics
 
@@ -24,7 +24,9 @@ MAX_STATES = 200_000
 
 
 def _explicit(model: Model) -> dict[str, PropertyResult] | None:
-    sem = Semantics(model, placement="exact", symmetry=True)
+    policy = model.hypervisor.placement
+    sem = Semantics(model, placement="exact" if policy is Placement.ANY else policy.value,
+                    symmetry=True)
     run = explore(sem, list(model.properties), max_states=MAX_STATES, timeout=20.0)
     if run.stopped_by not in (None, "violated"):
         return None  # not exhausted: no ground truth for this model
