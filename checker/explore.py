@@ -12,7 +12,10 @@ is not stored: a trace is rebuilt by re-enumerating the successors of each state
 which costs one expansion per step. A `networkx.DiGraph` is built only for spaces of at most
 `GRAPH_LIMIT` states (networkx costs a few hundred bytes to kilobytes per node) or when an
 export asks for it; it is used for the "can get stuck" analysis (bottom strongly connected
-components) and for `--graph`.
+components) and for `--graph` (checker/stategraph.py).
+
+NOTE(search-gc) (checker/explore_gc.py): both searches, reference and packed, run with the
+cyclic garbage collector off; it is restored when `explore` returns or raises.
 
 NOTE(symmetry): with symmetry reduction the stored state is `canonical(state)`. The trace is
 rebuilt twice: the canonical chain from the stored positions, then a concrete chain from the
@@ -35,14 +38,21 @@ from typing import Any, Protocol, cast
 
 import networkx as nx
 
+from checker import stategraph
 from checker.diagnostics import CheckerError, Diagnostic, Exit
-from checker.model import Model, Op, Property, Step
+from checker.explore_gc import no_gc
+from checker.model import Model, Op, Property
 from checker.results import PropertyResult, Scope, Trace, TraceStep, Verdict
+from checker.stategraph import finished_fn, to_dot, write_graph
+
+__all__ = [  # to_dot and write_graph live in checker/stategraph.py; importable from here too
+    "GRAPH_LIMIT", "Exploration", "Progress", "ProgressFn", "SemanticsLike", "action_choices",
+    "concrete_path", "explore", "to_dot", "write_graph",
+]
 
 GRAPH_LIMIT = 100_000  # build a networkx graph automatically up to this many states
 PROGRESS_EVERY = 2048  # transitions between two looks at the clock
 PROGRESS_INTERVAL = 0.5  # seconds between two progress reports
-STUCK_EXAMPLES = 3
 
 State = Hashable
 Action = Any
@@ -136,6 +146,26 @@ def explore(
     compares the packed successors and verdicts of every state with the reference semantics'
     (NOTE(packed-layout)) and raises `CheckerError` (exit 4) on any difference.
     """
+    with no_gc():
+        return _explore(sem, properties, depth=depth, max_states=max_states, timeout=timeout,
+                        symmetry=symmetry, progress=progress, graph=graph, packed=packed,
+                        cross_check=cross_check)
+
+
+def _explore(
+    sem: SemanticsLike,
+    properties: Sequence[Property],
+    *,
+    depth: int | None,
+    max_states: int | None,
+    timeout: float | None,
+    symmetry: bool,
+    progress: ProgressFn | None,
+    graph: bool | None,
+    packed: bool | None,
+    cross_check: bool,
+) -> Exploration:
+    """`explore` with the collector off: the reference search, or the packed one."""
     pk = _packed_form(sem, packed or cross_check)
     if pk is not None:
         return _explore_packed(pk, sem, properties, depth=depth, max_states=max_states,
@@ -168,7 +198,7 @@ def explore(
     edges_op = array("I")
     fired: set[int] = set()
     fire = fired.add
-    finished = _finished_fn(sem)
+    finished = finished_fn(sem)
     transitions = 0
     deadlocks: list[int] = []
     frontier: list[Any] = [key0]
@@ -295,7 +325,7 @@ def _finish(
     if graph is None and len(found) == len(properties):
         record = False  # every property is violated: no verdict for the graph to qualify
     if record:
-        nxgraph = _build_graph(n_states, edges_src, edges_dst, edges_op, sem, graph is True)
+        nxgraph = stategraph.build_graph(n_states, edges_src, edges_dst, edges_op, sem, graph is True)
 
     reduced = n_states
     stats: dict[str, Any] = {
@@ -362,8 +392,8 @@ def _finish(
         )
     # a state whose expansion was cut short lacks edges: traps only in a complete graph
     complete = nxgraph is not None and exhausted
-    traps = _traps(nxgraph, edges_src, edges_dst, edges_op) if complete else []
-    stuck = _stuck(sem, deadlocks, steps_of, traps)
+    traps = stategraph.traps(nxgraph, edges_src, edges_dst, edges_op) if complete else []
+    stuck = stategraph.stuck(sem, deadlocks, steps_of, traps)
     for r in results:
         if r.verdict is not Verdict.VIOLATED:
             r.warnings.extend(stuck)
@@ -412,7 +442,7 @@ def _explore_packed(
     res = packed_bfs.search(
         pk, properties, symmetry=symmetry, depth=depth, max_states=max_states,
         deadline=deadline, record=graph is not False,
-        graph_limit=GRAPH_LIMIT if graph is None else None, finished=_finished_fn(sem),
+        graph_limit=GRAPH_LIMIT if graph is None else None, finished=finished_fn(sem),
         cross_check=cross_check, progress=report if progress is not None else None,
         progress_every=PROGRESS_EVERY, progress_interval=PROGRESS_INTERVAL, t0=t0,
     )
@@ -456,32 +486,6 @@ def _symmetric_siblings(sem: SemanticsLike, fired: set[int]) -> set[int]:
 
     done = {sig(ops[k]) for k in fired if k < len(ops)}
     return {k for k, op in enumerate(ops) if sig(op) in done}
-
-
-def _pending_step(sem: SemanticsLike, state: Any) -> Step | None:
-    """The first fixed step the scenario still has to take in `state` (docs/semantics.md:
-    `pc` is the scenario position; a `choose` or `loop` may be left, a step may not)."""
-    model: Model | None = getattr(sem, "model", None)
-    if model is None:
-        return None
-    data = sem.state_to_json(state)
-    pc = data.get("pc") if isinstance(data, dict) else None
-    if not isinstance(pc, int):
-        return None
-    for st in model.scenario.statements[pc:]:
-        if isinstance(st, Step):
-            return st
-    return None
-
-
-def _finished_fn(sem: SemanticsLike) -> Callable[[Any], bool] | None:
-    """Whether a state with no successor is a normal end of the scenario."""
-    own = getattr(sem, "finished", None)
-    if callable(own):
-        return cast(Callable[[Any], bool], own)
-    if getattr(sem, "model", None) is None:
-        return None
-    return lambda state: _pending_step(sem, state) is None
 
 
 def _within(stopped_by: str | None, depth: int | None) -> str:
@@ -599,117 +603,3 @@ def _rebuild(
         witness=witness,
     )
     return trace, [sem.action_to_json(a) for _s, a, _t in steps]
-
-
-def _build_graph(
-    n: int, src: array[int], dst: array[int], ops: array[int], sem: SemanticsLike, labelled: bool
-) -> nx.DiGraph:
-    """Nodes are state indices (0 = initial); one edge per pair of states. `labelled` adds the
-    operation of the first transition between the two as edge attribute `op` (for export)."""
-    g = nx.DiGraph()
-    g.add_nodes_from(range(n))
-    if not labelled:
-        g.add_edges_from(zip(src, dst))
-        return g
-    labels = list(sem.op_labels())
-    first: dict[tuple[int, int], int] = {}
-    for s, t, o in zip(src, dst, ops):
-        first.setdefault((s, t), o)
-    g.add_edges_from((s, t, {"op": labels[o]}) for (s, t), o in first.items())
-    return g
-
-
-def _traps(
-    g: nx.DiGraph, src: array[int], dst: array[int], ops: array[int]
-) -> list[tuple[list[int], set[int]]]:
-    """Bottom strongly connected components of more than one state (sets the run can enter
-    and never leave), each with the operations that fire somewhere but never inside it."""
-    cond = nx.condensation(g)
-    mapping: dict[int, int] = cond.graph["mapping"]
-    bottom = {c for c in cond.nodes
-              if cond.out_degree(c) == 0 and len(cond.nodes[c]["members"]) > 1}
-    if not bottom:
-        return []
-    inside: dict[int, set[int]] = {c: set() for c in bottom}
-    for s, t, o in zip(src, dst, ops):
-        c = mapping[s]
-        if c in bottom and mapping[t] == c:
-            inside[c].add(o)
-    everywhere = set(ops)
-    out = []
-    for c in sorted(bottom, key=lambda c: min(cond.nodes[c]["members"])):
-        lost = everywhere - inside[c]
-        if lost:
-            out.append((sorted(cond.nodes[c]["members"]), lost))
-    return out
-
-
-def _stuck(
-    sem: SemanticsLike,
-    deadlocks: list[int],
-    steps_of: Callable[[int], list[tuple[Any, Any, Any]]],
-    traps: list[tuple[list[int], set[int]]],
-) -> list[str]:
-    """Warnings about states where the scenario stops short of its end.
-
-    A state with no successor while the scenario still has a fixed step to take is a dead
-    end; the normal end of a scenario is not reported. With a graph, a non-trivial bottom
-    strongly connected component (states the run can enter and never leave) is reported when
-    some operations that fire elsewhere can never fire in it.
-    """
-    out: list[str] = []
-    real = deadlocks
-    if real:
-        steps = steps_of(real[0])
-        way = "; ".join(sem.action_label(a) for _s, a, _t in steps) or "the initial state"
-        final = steps[-1][2] if steps else sem.initial()
-        step = _pending_step(sem, final)
-        at = ""
-        if step is not None:
-            model = cast(Model, getattr(sem, "model", None))
-            op = step.op
-            name = f"{op.kind.value} {model.domains[op.domain].name}"
-            at = f" at `{name}` ({step.span})" if step.span.line else f" at `{name}`"
-        out.append(
-            f"the scenario can get stuck{at}: {len(real)}{'+' if len(real) >= 10_000 else ''} "
-            f"reachable state(s) enable no operation before the scenario ends (shortest: {way}); "
-            "what follows in the scenario is never explored from there"
-        )
-    labels = list(sem.op_labels())
-    for members, lost in traps[:STUCK_EXAMPLES]:
-        steps = steps_of(members[0])
-        way = "; ".join(sem.action_label(a) for _s, a, _t in steps) or "the start"
-        names = sorted({labels[o] for o in lost})
-        out.append(
-            f"after {way}, the run is trapped in {len(members)} states where "
-            f"{', '.join(names[:4])}{' ...' if len(names) > 4 else ''} can never fire again"
-        )
-    return out
-
-
-# ---- export -----------------------------------------------------------------------------------
-
-
-def _dot_id(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def to_dot(g: nx.DiGraph, name: str) -> str:
-    """The graph in Graphviz DOT (written here: no pydot needed). Node 0 is the initial state."""
-    lines = [f"digraph {_dot_id(name)} {{", "  node [shape=circle, label=\"\"];",
-             "  0 [shape=doublecircle];"]
-    for u, v, data in g.edges(data=True):
-        lines.append(f"  {u} -> {v} [label={_dot_id(str(data.get('op', '')))}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def write_graph(g: nx.DiGraph, path: str, name: str) -> None:
-    """GraphML (`.graphml`) or DOT (`.dot`, `.gv`), written atomically."""
-    from checker.itf import write_atomic
-
-    if path.lower().endswith(".graphml"):
-        text = "\n".join(nx.generate_graphml(g)) + "\n"
-    else:
-        text = to_dot(g, name)
-    write_atomic(path, text)

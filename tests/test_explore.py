@@ -328,6 +328,89 @@ def test_progress_callback_reports_growing_counts(monkeypatch: pytest.MonkeyPatc
         assert p.transitions <= exp.transitions and p.depth <= exp.depth
 
 
+class Crashing(Counters):
+    """Counters whose successors raise once a counter reaches 2."""
+
+    def successors(self, state: tuple[int, ...]) -> Iterator[tuple[Act, tuple[int, ...]]]:
+        if max(state) >= 2:
+            raise RuntimeError("boom")
+        yield from super().successors(state)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_search_runs_without_the_cyclic_collector_and_restores_it(
+    monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    import gc
+
+    import checker.explore as ex
+
+    monkeypatch.setattr(ex, "PROGRESS_EVERY", 1)
+    monkeypatch.setattr(ex, "PROGRESS_INTERVAL", 0.0)
+    during: list[bool] = []
+    was = gc.isenabled()
+    try:
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
+        explore(Counters(k=2, m=3, symmetry=False), [prop("always")], symmetry=False,
+                progress=lambda _p: during.append(gc.isenabled()))
+        assert during and not any(during)
+        assert gc.isenabled() is enabled
+        with pytest.raises(RuntimeError, match="boom"):
+            explore(Crashing(k=2, m=3, symmetry=False), [prop("always")], symmetry=False)
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()
+
+
+def test_packed_search_runs_without_the_cyclic_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from modelkit import frag_balloon
+
+    from checker import packed_bfs
+    from checker.semantics import Semantics
+
+    model = frag_balloon(8, 2, 1, "fixed")
+    sem = Semantics(model, placement="exact", symmetry=True)
+    during: list[bool] = []
+    search = packed_bfs.search
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        during.append(gc.isenabled())
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(packed_bfs, "search", spy)
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        exp = explore(sem, list(model.properties), packed=True)
+        assert exp.store == "packed" and during == [False]
+        assert gc.isenabled()
+    finally:
+        if not was:
+            gc.disable()
+
+
+def test_graph_export_is_importable_from_the_explorer() -> None:
+    from checker import explore as ex
+    from checker import stategraph
+
+    assert ex.write_graph is stategraph.write_graph and ex.to_dot is stategraph.to_dot
+    exp = explore(Counters(k=1, m=1, symmetry=False), [prop("always")], symmetry=False,
+                  graph=True)
+    assert exp.graph is not None
+    assert ex.to_dot(exp.graph, "c") == (
+        'digraph "c" {\n  node [shape=circle, label=""];\n  0 [shape=doublecircle];\n'
+        '  0 -> 1 [label="inc c0"];\n}\n'
+    )
+
+
 def test_deterministic() -> None:
     a = explore(Counters(k=3, m=3, with_set=True), [prop("sum_lt_7")])
     b = explore(Counters(k=3, m=3, with_set=True), [prop("sum_lt_7")])
