@@ -166,7 +166,7 @@ def _explore(
     cross_check: bool,
 ) -> Exploration:
     """`explore` with the collector off: the reference search, or the packed one."""
-    pk = _packed_form(sem, packed or cross_check)
+    pk = None if packed is False and not cross_check else _packed_form(sem, packed or cross_check)
     if pk is not None:
         return _explore_packed(pk, sem, properties, depth=depth, max_states=max_states,
                                timeout=timeout, symmetry=symmetry, progress=progress,

@@ -495,3 +495,15 @@ def test_symmetric_ops_count_as_fired(write_m11: Any) -> None:
     # members, but destroy u1 and destroy u2 are the same operation up to the symmetry
     assert full.results[0].warnings == [] and red.results[0].warnings == []
     assert {k for k in red.fired} != {k for k in full.fired}
+
+
+def test_packed_false_searches_the_reference_semantics() -> None:
+    from checker.semantics import Semantics
+    from modelkit import frag_balloon
+
+    model = frag_balloon(8, 1, 2, "fixed")
+    sem = Semantics(model, placement="exact", symmetry=False)
+    ref = explore(sem, list(model.properties), packed=False)
+    fast = explore(sem, list(model.properties))
+    assert ref.store == "reference" and fast.store == "packed"
+    assert ref.states == fast.states == 522
