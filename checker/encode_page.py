@@ -136,6 +136,17 @@ class PageEncoding:
         self.nslots = [self._nslots(d) for d in self.doms]
         self.slot_frames = [[self._slot_frames(d, s) for s in range(self.nslots[d.index])]
                             for d in self.doms]
+        # grant mappings: backend -> the frontends that grant to it; one slot per RAM IPA
+        self.frontends: list[list[int]] = [[] for _ in self.doms]
+        for _j, op in self.ops:
+            if op.kind is m.OpKind.GRANT and op.peer is not None and op.peer != op.domain:
+                if op.domain not in self.frontends[op.peer]:
+                    self.frontends[op.peer].append(op.domain)
+        self.ngslots = [max(d.pages, len(d.static)) if self.frontends[d.index] else 0
+                        for d in self.doms]
+        self.dma_observed = {d for p in model.properties
+                             if p.kind is m.PropertyKind.DMA_REACHES_INTENDED
+                             for d in range(len(self.doms)) if p.covers(d)}
         self._free: dict[tuple[int, int], z3.BoolRef] = {}
         self._buddy_cache: dict[tuple[int | None, int], list[tuple[int, int, z3.BoolRef]]] = {}
         self._keycache = self.state_keys()
@@ -232,6 +243,11 @@ class PageEncoding:
                 keys += [(("map", d, s, f), B) for f in self.slot_frames[d][s]]
         for kind, d in sorted(self.observed, key=lambda x: (x[0].value, x[1])):
             keys.append((("failed", kind.value, d), B))
+        for b in range(len(self.doms)):
+            for s in range(self.ngslots[b]):
+                keys += [(("gm", b, s, f), B) for f in range(len(self.frames))]
+                keys += [(("gf", b, s, x), B) for x in self.frontends[b]]
+        keys += [(("dmabad", d), B) for d in sorted(self.dma_observed)]
         return keys
 
     @property
@@ -318,6 +334,39 @@ class PageEncoding:
         if c is not None:
             return z3.BoolVal(c == value)
         return self.rb_is(d, value - s, i)
+
+    def gm(self, b: int, s: int, f: int, i: int) -> z3.BoolRef:
+        return self.var(("gm", b, s, f), i)
+
+    def gpop(self, b: int, s: int, i: int) -> z3.BoolRef:
+        """IPA slot s of backend b holds a grant mapping."""
+        if s >= self.ngslots[b]:
+            return z3.BoolVal(False)
+        return any_of(self.gm(b, s, f, i) for f in range(len(self.frames)))
+
+    def granted(self, d: int, f: int, i: int) -> z3.BoolRef:
+        """Frame f of d is grant-mapped by some backend (NOTE(granted-pages) in the
+        reference: such a page is not ballooned out)."""
+        hits = [and_(self.var(("gf", b, s, d), i), self.gm(b, s, f, i))
+                for b in range(len(self.doms)) if d in self.frontends[b]
+                for s in range(self.ngslots[b])]
+        return or_(hits) if hits else z3.BoolVal(False)
+
+    def ram_ipa_is(self, d: int, s: int, value: int, i: int) -> z3.BoolRef:
+        """IPA slot s of d's RAM range (docs/semantics.md `ram_range`) equals value: the static
+        frame of a 1:1 static domain, else rambase + s."""
+        dom = self.doms[d]
+        direct = self.direct(d, i)
+        parts = []
+        if dom.may_direct:
+            if dom.static:
+                at = z3.BoolVal(s < len(dom.static) and dom.static[s] == value)
+            else:
+                at = self.rb_is(d, value - s, i)
+            parts.append(and_(direct, at))
+        if dom.may_plain:
+            parts.append(and_(neg(direct), z3.BoolVal(value - s == dom.rambase)))
+        return or_(parts) if parts else z3.BoolVal(False)
 
     def failed(self, kind: m.OpKind, d: int, i: int) -> z3.BoolRef:
         if (kind, d) not in self.observed:
@@ -442,6 +491,16 @@ class PageEncoding:
                     out.append(neg(self.own(d, f, i)))
             if dom.static:
                 out += [neg(self.own(d, f, i)) for f in range(self.nheap)]
+        for b in range(self.nd):
+            for s in range(self.ngslots[b]):
+                fr = [self.gm(b, s, f, i) for f in range(nf)]
+                fe = [self.var(("gf", b, s, x), i) for x in self.frontends[b]]
+                out.append(implies(neg(self.alive(b, i)), neg(or_(fr + fe))))
+                out.append(z3.PbLe([(x, 1) for x in fr], 1))
+                out.append(z3.PbLe([(x, 1) for x in fe], 1))
+                out.append(or_(fr) == or_(fe))
+        if len(self.dma_observed) > 1:
+            out.append(z3.PbLe([(self.var(("dmabad", d), i), 1) for d in self.dma_observed], 1))
         if self.nd > 1:
             for f in range(self.nheap):
                 out.append(z3.PbLe([(self.own(d, f, i), 1) for d in range(self.nd)], 1))

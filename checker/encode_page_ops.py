@@ -58,7 +58,13 @@ def op_branches(e: PageEncoding, k: int, op: m.Op, i: int) -> list[Branch]:
         return _balloon_out(e, k, op, lab, i)
     if kind is m.OpKind.BALLOON_IN:
         return _balloon_in(e, k, op, lab, i)
-    raise NotImplementedError(kind.value)
+    from checker import encode_page_grants as grants
+
+    if kind is m.OpKind.GRANT:
+        return grants.grant(e, k, op, lab, i)
+    if kind is m.OpKind.UNMAP:
+        return grants.unmap(e, k, op, lab, i)
+    return grants.dma(e, k, op, lab, i)
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -242,6 +248,19 @@ def _destroy(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch
     for f in range(len(e.frames)):
         w[("own", d, f)] = F()
     w.update(_clear_maps(e, d))
+    # its grant mappings go, and every grant mapping of its pages in other backends
+    for s in range(e.ngslots[d]):
+        w.update({("gm", d, s, f): F() for f in range(len(e.frames))})
+        w.update({("gf", d, s, x): F() for x in e.frontends[d]})
+    for b in range(e.nd):
+        if b == d or d not in e.frontends[b]:
+            continue
+        for s in range(e.ngslots[b]):
+            gone = e.var(("gf", b, s, d), i)
+            for f in range(len(e.frames)):
+                w[("gm", b, s, f)] = and_(e.gm(b, s, f, i), neg(gone))
+            for x in e.frontends[b]:
+                w[("gf", b, s, x)] = and_(e.var(("gf", b, s, x), i), neg(gone))
     return [Branch(k, lab, "ok", e.alive(d, i), w)]
 
 
@@ -264,6 +283,14 @@ def _hits(e: PageEncoding, d: int, n: int, offs: dict[int, z3.BoolRef]) -> list[
     return [[offs.get(s - t, F()) for t in range(n)] for s in range(e.nslots[d])]
 
 
+def busy_free(e: PageEncoding, d: int, s: int, i: int) -> z3.BoolRef:
+    """Slot s of 1:1 domain d is populated by a frame no backend has grant-mapped: a page
+    it may balloon out (NOTE(granted-pages) in the reference)."""
+    if not any(d in fr for fr in e.frontends):
+        return e.pop(d, s, i)
+    return any_of(and_(e.mp(d, s, f, i), neg(e.granted(d, f, i))) for f in e.slot_frames[d][s])
+
+
 def _balloon_out(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     d, n = op.domain, op.pages
     dom = e.doms[d]
@@ -273,8 +300,8 @@ def _balloon_out(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Br
         starts = _starts(e, d, n)
         offs = {s: e.choice(("off", d, s), i) for s in starts}
         ok = and_(exactly_one(list(offs.values())),
-                    all_of(implies(offs[s], all_of(e.pop(d, s + t, i) for t in range(n)))
-                           for s in starts))
+                  all_of(implies(offs[s], all_of(busy_free(e, d, s + t, i) for t in range(n)))
+                         for s in starts))
         hits = _hits(e, d, n, offs)
         hit = [any_of(h) for h in hits]
         w: Writes = {}
@@ -296,7 +323,8 @@ def _balloon_out(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Br
         fs = e.pool_frames(d)
         w2: Writes = {("own", d, f): and_(e.own(d, f, i), neg(e.take(f, i))) for f in fs}
         ok2 = and_(alive, neg(e.direct(d, i)),
-                     _take_exactly(e, fs, n, lambda f: e.own(d, f, i), i))
+                   _take_exactly(e, fs, n, lambda f: and_(e.own(d, f, i),
+                                                          neg(e.granted(d, f, i))), i))
         out.append(Branch(k, lab, "ok", ok2, w2, choices=[("frames", e.frames_reader(fs, i))],
                           addresses=[_set_objective(e, fs, i)],
                           moved=n))
@@ -314,8 +342,9 @@ def _balloon_in(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Bra
         starts = _starts(e, d, n)
         offs = {s: e.choice(("off", d, s), i) for s in starts}
         at = and_(exactly_one(list(offs.values())),
-                    all_of(implies(offs[s], all_of(neg(e.pop(d, s + t, i))
-                                                      for t in range(n))) for s in starts))
+                  all_of(implies(offs[s], all_of(and_(neg(e.pop(d, s + t, i)),
+                                                      neg(e.gpop(d, s + t, i)))
+                                                 for t in range(n))) for s in starts))
         hits = _hits(e, d, n, offs)
         guard = and_(alive, e.direct(d, i), at)
         ipa = ("ipa", _ipa_reader(e, d, offs, i))
@@ -379,6 +408,7 @@ def _balloon_in(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Bra
                             choices=[ipa], objectives=[off_obj])
     if dom.may_plain:
         owned = [e.own(d, f, i) for f in range(len(e.frames))]
+        owned += [e.gpop(d, s, i) for s in range(e.ngslots[d])]  # grant IPAs are no holes
         room = z3.PbLe([(b, 1) for b in owned], dom.pages - n) if dom.pages >= n else F()
         guard2 = and_(alive, neg(e.direct(d, i)), room)
         w2: Writes = {("own", d, f): or_(e.own(d, f, i), e.take(f, i)) for f in fs}

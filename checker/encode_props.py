@@ -12,7 +12,7 @@ import z3  # type: ignore[import-untyped]
 
 from checker import extents as ex
 from checker import model as m
-from checker.encode import all_of, and_, any_of, implies, neg
+from checker.encode import all_of, and_, any_of, implies, neg, or_
 
 if TYPE_CHECKING:
     from checker.encode_page import PageEncoding
@@ -24,6 +24,7 @@ SUPPORTED = {
     m.PropertyKind.NO_FRAME_SHARED,
     m.PropertyKind.RAM_IN_HOST_RAM,
     m.PropertyKind.NO_IPA_OVERLAP,
+    m.PropertyKind.DMA_REACHES_INTENDED,
 }
 
 
@@ -62,6 +63,8 @@ def holds(e: PageEncoding, prop: m.Property, i: int) -> z3.BoolRef:
         return all_of(_ram_in_host_ram(e, d, i) for d in doms)
     if k is m.PropertyKind.NO_IPA_OVERLAP:
         return all_of(_no_ipa_overlap(e, d, i) for d in doms)
+    if k is m.PropertyKind.DMA_REACHES_INTENDED:
+        return all_of(neg(e.var(("dmabad", d), i)) for d in doms if e.has(("dmabad", d)))
     raise NotImplementedError(k.value)
 
 
@@ -74,19 +77,23 @@ def _ipa_eq_pa(e: PageEncoding, d: int, i: int) -> z3.BoolRef:
             parts.append(implies(e.mp(d, s, f, i), e.slot_ipa_is(d, s, e.frames[f], i)))
     dom = e.doms[d]
     if dom.may_plain:
-        # ascending owned frames onto rambase, rambase + 1, ...: identity iff the owned frames
-        # are exactly rambase .. rambase + |owned| - 1
+        # ascending owned frames onto the lowest IPAs of the RAM range that hold no grant
+        # mapping: identity iff every owned frame is such an IPA and every such IPA below an
+        # owned frame is owned too
         rb = dom.rambase
         plain = and_(e.alive(d, i), neg(e.direct(d, i)))
         for f, p in enumerate(e.frames):
-            prev = e.index.get(p - 1)
-            if p == rb:
-                cond = z3.BoolVal(True)
-            elif rb < p < rb + dom.pages and prev is not None:
-                cond = e.own(d, prev, i)
-            else:
-                cond = z3.BoolVal(False)
-            parts.append(implies(and_(plain, e.own(d, f, i)), cond))
+            s = p - rb
+            if not 0 <= s < dom.pages:
+                parts.append(implies(plain, neg(e.own(d, f, i))))
+                continue
+            below = []
+            for t in range(s):
+                g = e.index.get(rb + t)
+                held = e.own(d, g, i) if g is not None else z3.BoolVal(False)
+                below.append(or_(e.gpop(d, t, i), held))
+            ok = and_(neg(e.gpop(d, s, i)), *below)
+            parts.append(implies(and_(plain, e.own(d, f, i)), ok))
     return all_of(parts)
 
 

@@ -435,12 +435,15 @@ def encoding_for(model: m.Model) -> str | tuple[str, str]:
 
 def supports(model: m.Model, prop: m.Property) -> bool | str:
     """True if `verify_property` can decide `prop` on `model`, else the reason it cannot."""
-    for _j, op in _ops(model):
-        if op.kind not in ENCODED_OPS:
-            return f"the symbolic engine does not encode `{op.kind.value}` yet"
     which = encoding_for(model)
     if isinstance(which, tuple):
         return which[1]
+    if which == "extent":
+        for _j, op in _ops(model):
+            if op.kind not in ENCODED_OPS:
+                return f"the extent-level encoding does not encode `{op.kind.value}` yet"
+        if prop.kind is m.PropertyKind.DMA_REACHES_INTENDED:
+            return "the extent-level encoding does not encode dma_reaches_intended yet"
     if which == "extent" and model.hypervisor.placement is not m.Placement.ANY:
         return (f"the extent-level encoding encodes placement `any` only, not the "
                 f"`{model.hypervisor.placement.value}` allocator policy")

@@ -8,7 +8,9 @@ explicit engine under placement `exact`, the page-level Z3 encoding) covers ever
   allocated, layout or fixed), 1:1 by the id hook (`direct_map when id == N`), 1:1 from
   static memory, or ordinary (not 1:1), with 1 to 4 pages;
 - a scenario: a few fixed steps, a `choose up to N` and/or a `loop` over the domains'
-  create / destroy / balloon_out / balloon_in (1 or 2 pages);
+  create / destroy / balloon_out / balloon_in (1 or 2 pages), and sometimes a frontend that
+  grants pages to a backend with a DMA-capable passthrough device (swiotlb on or off), with
+  grant / unmap / dma grant / dma ram;
 - a balloon mode, a max_order, and every built-in property the Z3 engine encodes.
 
 Placement is `any` half of the time, else the top-down or bottom-up allocator policy.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from hypothesis import strategies as st
@@ -35,6 +38,7 @@ PROPS = (
     m.PropertyKind.NO_FRAME_SHARED,
     m.PropertyKind.RAM_IN_HOST_RAM,
     m.PropertyKind.NO_IPA_OVERLAP,
+    m.PropertyKind.DMA_REACHES_INTENDED,
 )
 BANK0 = 0x8000_0000
 GUEST = 0x4000_0000
@@ -135,10 +139,25 @@ def build(rnd: random.Random) -> m.Model:
     balloon = g.sampled_from(list(m.BalloonMode))
     placement = g.sampled_from([m.Placement.ANY, m.Placement.ANY, m.Placement.TOP_DOWN,
                                 m.Placement.BOTTOM_UP])
+    max_order = g.integers(2, 3)
+    # drawn last, so that the models of the draws above stay what they were
+    mmio: list[m.Region] = []
+    if ndom >= 2 and g.booleans():
+        f, b = g.lists(list(range(ndom)), 2, 2)
+        dev = m.Region("dev", m.RegionKind.MMIO, 0x1000_0000, PAGE, dma=True)
+        mmio.append(dev)
+        doms[b] = replace(doms[b], passthrough=(dev,), swiotlb=g.booleans(),
+                          backends=("blk",))
+        doms[f] = replace(doms[f], frontends=(m.Frontend("blk", doms[b].name),))
+        gops = [m.Op(m.OpKind.GRANT, f, 1, b), m.Op(m.OpKind.UNMAP, b),
+                m.Op(m.OpKind.DMA, b, buffer="grant"), m.Op(m.OpKind.DMA, b, buffer="ram")]
+        alts = g.lists(ops, 1, 4) + gops
+        statements.append(m.Loop(tuple(alts)) if g.booleans() else
+                          m.Choose(tuple(alts), g.integers(2, 5)))
     props = [prop(k) for k in PROPS]
-    return model(doms, statements, props, ram=banks, reserved=reserved, windows=WINDOWS,
-                 guest_ram=GUEST_RAM, max_order=g.integers(2, 3), balloon=balloon, placement=placement,
-                 path="<random>")
+    return model(doms, statements, props, ram=banks, mmio=mmio, reserved=reserved,
+                 windows=WINDOWS, guest_ram=GUEST_RAM, max_order=max_order, balloon=balloon,
+                 placement=placement, path="<random>")
 
 
 __all__ = ["build", "example", "random_models"]
