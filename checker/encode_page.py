@@ -139,9 +139,9 @@ class PageEncoding:
         # grant mappings: backend -> the frontends that grant to it; one slot per RAM IPA
         self.frontends: list[list[int]] = [[] for _ in self.doms]
         for _j, op in self.ops:
-            if op.kind is m.OpKind.GRANT and op.peer is not None and op.peer != op.domain:
-                if op.domain not in self.frontends[op.peer]:
-                    self.frontends[op.peer].append(op.domain)
+            if (op.kind is m.OpKind.GRANT and op.peer is not None and op.peer != op.domain
+                    and op.domain not in self.frontends[op.peer]):
+                self.frontends[op.peer].append(op.domain)
         self.ngslots = [max(d.pages, len(d.static)) if self.frontends[d.index] else 0
                         for d in self.doms]
         self.dma_observed = {d for p in model.properties
