@@ -507,3 +507,21 @@ def test_packed_false_searches_the_reference_semantics() -> None:
     fast = explore(sem, list(model.properties))
     assert ref.store == "reference" and fast.store == "packed"
     assert ref.states == fast.states == 522
+
+
+def test_small_fixed_exact_counts_with_and_without_symmetry() -> None:
+    """frag-balloon small (F=16, K=2, R=2, fixed), exact placement: the benchmark reference and
+    tests/bruteforce.py (MEMORY11_SLOW=1) count 610,768 states and 9,236,200 transitions."""
+    from checker.semantics import Semantics
+    from modelkit import frag_balloon
+
+    model = frag_balloon(16, 2, 2, "fixed")
+    plain = explore(Semantics(model, placement="exact", symmetry=False),
+                    list(model.properties), symmetry=False)
+    assert (plain.states, plain.transitions) == (610_768, 9_236_200)
+    reduced = explore(Semantics(model, placement="exact", symmetry=True),
+                      list(model.properties), symmetry=True)
+    assert reduced.states == 305_450
+    ipa = next(r for r in reduced.results if r.property == "ipa_eq_pa")
+    assert ipa.verdict.value == "proved"
+    assert ipa.stats["unreduced_states"] == 610_768
