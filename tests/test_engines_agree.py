@@ -71,7 +71,7 @@ def sweep(n_models: int, seed: int) -> dict[str, Any]:
     return {"models": n_models, "seed": seed, "disagreements": bad}
 
 
-SEEDS = [1, 3, 4, 6, 7, 8, 10, 12]  # 10: grants and DMA; 3, 6, 12: top-down
+SEEDS = [3, 6, 7, 10, 12]  # 10: grants and DMA; 3, 6, 12: top-down
 
 
 def test_engines_agree_on_fixed_seeds() -> None:
