@@ -392,14 +392,13 @@ def test_generated_models_are_in_canonical_form(mode: str) -> None:
 
 
 EXHAUSTIVE = [(p, e) for p in COMPLETE if p.stem.endswith("-exhaustive")
-              for e in ("explicit", "smt") if e == "explicit" or "grant" not in p.stem]
+              for e in ("explicit", "smt")]
 
 
 @pytest.mark.parametrize("path, engine", EXHAUSTIVE, ids=lambda x: x if isinstance(x, str)
                          else _id(x))
 def test_exhaustive_findings_are_proved(path: Path, engine: str) -> None:
-    """The scaled-down findings claim `proved`: an exhaustive exact search, and an induction
-    (the symbolic engine does not encode grants yet)."""
+    """The scaled-down findings claim `proved`: an exhaustive exact search, and an induction."""
     from checker.cmd_verify import run_verify
     from checker.results import Verdict
 
