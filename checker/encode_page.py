@@ -92,7 +92,8 @@ def heap_frames(model: m.Model) -> tuple[ex.Extents, ex.Extents]:
 
 
 def page_level_size(model: m.Model) -> tuple[int, int]:
-    """(frames, p2m variables) the page-level encoding needs, computed from extents only."""
+    """(frames, p2m and grant variables per state) the page-level encoding needs, computed
+    from extents only."""
     heap, statics = heap_frames(model)
     nheap = ex.count(heap)
     nframes = nheap + ex.count(statics)
@@ -102,6 +103,10 @@ def page_level_size(model: m.Model) -> tuple[int, int]:
             slots = sum(r.size for r in d.static_mem) // model.page_size or d.pages
             per = nframes if model.hypervisor.balloon is m.BalloonMode.RELEASE_ANY else 8
             mapvars += slots * min(per, nframes)
+    backends = {op.peer for _j, op in flatten_ops(model.scenario)
+                if op.kind is m.OpKind.GRANT and op.peer is not None}
+    for b in backends:
+        mapvars += model.domains[b].pages * nframes  # grant slots
     return nframes, mapvars
 
 
