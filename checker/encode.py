@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import z3  # type: ignore[import-untyped]
+import z3
 from z3 import z3core as _core
 
 from checker import model as m

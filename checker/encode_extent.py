@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import z3  # type: ignore[import-untyped]
+import z3
 
 from checker import extents as ex
 from checker import model as m
@@ -51,7 +51,7 @@ from checker.encode import (
     model_int,
     value_int,
 )
-from checker.encode_page import GUEST_RAM0_BASE, Dom, heap_frames
+from checker.encode_page import GUEST_RAM0_BASE, Dom, StateVars, heap_frames
 
 EXTENTS = 4  # owned extents per domain (NOTE(extent-bound))
 RUNS = 4  # p2m runs per 1:1 domain
@@ -101,7 +101,7 @@ def supported(model: m.Model) -> bool | str:
     return True
 
 
-class ExtentEncoding:
+class ExtentEncoding(StateVars):
     """T(s, s') of docs/semantics.md over bounded extent sets (NOTE(extent-bound))."""
 
     placement = "symbolic"
@@ -168,27 +168,6 @@ class ExtentEncoding:
         for kind, d in sorted(self.observed, key=lambda x: (x[0].value, x[1])):
             keys.append((("failed", kind.value, d), B))
         return keys
-
-    @property
-    def _keys(self) -> list[tuple[VarKey, z3.SortRef]]:
-        return self._keycache
-
-    def var(self, key: VarKey, i: int) -> Any:
-        return self.table.get(key, i, self._sortof[key])
-
-    def has(self, key: VarKey) -> bool:
-        return key in self._sortof
-
-    def alive(self, d: int, i: int) -> z3.BoolRef:
-        return self.var(("alive", d), i)
-
-    def direct(self, d: int, i: int) -> z3.BoolRef:
-        decl = self.doms[d].decl
-        if decl is m.DirectMap.HOOK:
-            return self.var(("direct", d), i)
-        if decl is m.DirectMap.NONE:
-            return z3.BoolVal(False)
-        return self.alive(d, i)
 
     def rambase(self, d: int, i: int) -> z3.BitVecRef:
         if self.rb_varies(d):

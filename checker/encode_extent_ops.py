@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import z3  # type: ignore[import-untyped]
+import z3
 
 from checker import model as m
 from checker.encode import Branch, any_of, read_int

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import z3  # type: ignore[import-untyped]
+import z3
 
 from checker import extents as ex
 from checker import model as m
@@ -110,7 +110,38 @@ def page_level_size(model: m.Model) -> tuple[int, int]:
     return nframes, mapvars
 
 
-class PageEncoding:
+class StateVars:
+    """What both encodings share: the state's keys, their Z3 constants at step i, and the
+    aliveness / direct-mapping views every operation reads."""
+
+    doms: list[Dom]
+    table: VarTable
+    _keycache: list[tuple[VarKey, z3.SortRef]]
+    _sortof: dict[VarKey, z3.SortRef]
+
+    @property
+    def _keys(self) -> list[tuple[VarKey, z3.SortRef]]:
+        return self._keycache
+
+    def var(self, key: VarKey, i: int) -> Any:
+        return self.table.get(key, i, self._sortof[key])
+
+    def has(self, key: VarKey) -> bool:
+        return key in self._sortof
+
+    def alive(self, d: int, i: int) -> z3.BoolRef:
+        return self.var(("alive", d), i)
+
+    def direct(self, d: int, i: int) -> z3.BoolRef:
+        decl = self.doms[d].decl
+        if decl is m.DirectMap.HOOK:
+            return self.var(("direct", d), i)
+        if decl is m.DirectMap.NONE:
+            return z3.BoolVal(False)
+        return self.alive(d, i)
+
+
+class PageEncoding(StateVars):
     """T(s, s') of docs/semantics.md over per-frame Boolean state."""
 
     def __init__(self, model: m.Model, observed: set[tuple[m.OpKind, int]]) -> None:
@@ -255,28 +286,7 @@ class PageEncoding:
         keys += [(("dmabad", d), B) for d in sorted(self.dma_observed)]
         return keys
 
-    @property
-    def _keys(self) -> list[tuple[VarKey, z3.SortRef]]:
-        return self._keycache
-
-    def var(self, key: VarKey, i: int) -> Any:
-        return self.table.get(key, i, self._sortof[key])
-
-    def has(self, key: VarKey) -> bool:
-        return key in self._sortof
-
-    # ---- derived views of state i -------------------------------------------------------------
-
-    def alive(self, d: int, i: int) -> z3.BoolRef:
-        return self.var(("alive", d), i)
-
-    def direct(self, d: int, i: int) -> z3.BoolRef:
-        decl = self.doms[d].decl
-        if decl is m.DirectMap.HOOK:
-            return self.var(("direct", d), i)
-        if decl is m.DirectMap.NONE:
-            return z3.BoolVal(False)
-        return self.alive(d, i)
+    # ---- derived views of state i (alive, direct, var: StateVars) -------------------------------
 
     def rb_is(self, d: int, value: int, i: int) -> z3.BoolRef:
         """rambase(d) == value (false when d is dead)."""

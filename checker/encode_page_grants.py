@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import z3  # type: ignore[import-untyped]
+import z3
 
 from checker import model as m
 from checker.encode import Branch, all_of, and_, any_of, exactly_one, implies, neg, or_

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import z3  # type: ignore[import-untyped]
+import z3
 
 from checker import extents as ex
 from checker import model as m

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import z3  # type: ignore[import-untyped]
+import z3
 
 from checker import model as m
 from checker.encode import Branch, Step, all_of, eq, exactly_one, implies, ite, model_bool

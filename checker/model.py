@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Union
 
 from checker.diagnostics import Span
 
@@ -40,7 +39,7 @@ class Region:
     def end(self) -> int:
         return self.base + self.size
 
-    def overlaps(self, other: "Region") -> bool:
+    def overlaps(self, other: Region) -> bool:
         return self.base < other.end and other.base < self.end
 
 
@@ -177,7 +176,7 @@ class Loop:
     span: Span = field(default=NO_SPAN, compare=False)
 
 
-Statement = Union[Step, Choose, Loop]
+Statement = Step | Choose | Loop
 
 
 @dataclass(frozen=True)
@@ -205,7 +204,7 @@ class Var:
 class Attr:
     """`obj.name`: domain fields alive/id/rambase/memory/direct/ram, mapping fields ipa/pa/size."""
 
-    obj: "Expr"
+    obj: Expr
     name: str
     span: Span = field(default=NO_SPAN, compare=False)
 
@@ -220,8 +219,8 @@ class RegionRef:
 
 @dataclass(frozen=True)
 class Interval:
-    lo: "Expr"
-    hi: "Expr"
+    lo: Expr
+    hi: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -230,14 +229,14 @@ class BinOp:
     """op in + - * == != < <= > >= and or implies overlaps within."""
 
     op: str
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
 @dataclass(frozen=True)
 class Not:
-    operand: "Expr"
+    operand: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
@@ -249,11 +248,11 @@ class Quant:
     var: str
     over: str  # "domains" | "mappings"
     of: str | None  # the domain variable for "mappings"
-    body: "Expr"
+    body: Expr
     span: Span = field(default=NO_SPAN, compare=False)
 
 
-Expr = Union[Num, Var, Attr, RegionRef, Interval, BinOp, Not, Quant]
+Expr = Num | Var | Attr | RegionRef | Interval | BinOp | Not | Quant
 
 
 class PropertyKind(enum.Enum):

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import z3  # type: ignore[import-untyped]
+import z3
 
 SEED = 0
 DEFAULT_RLIMIT = 400_000_000  # per query; ~ tens of seconds of work on a 2020s core
@@ -404,7 +404,7 @@ def fresh_context() -> Iterator[z3.Context]:
     nothing a previous check created (term ids, caches) can steer the solver: the same check
     takes the same path whatever ran before it in the process. The z3 Python API builds
     constants in its main context, which is swapped for the duration of the block."""
-    import z3.z3 as z3mod  # type: ignore[import-untyped]
+    import z3.z3 as z3mod
 
     saved = z3mod._main_ctx
     ctx = z3.Context()
