@@ -11,21 +11,25 @@ State at step i (keys of the `VarTable`, checker/encode.py):
                                        count (0 = unused)
   ("failed", op, d)                    recorded failures a declared property observes
 
-NOTE(extent-bound): what the bound abstracts. Each domain holds at most `EXTENTS` owned
-extents and, if 1:1, at most `RUNS` p2m runs; an operation that would need more is not
-enabled here. On top of that: a multi-page request of an ordinary domain (create, balloon)
-takes its frames as at most `EXTENTS` runs (create) or one run (balloon in / out of n > 1
-pages), a 1:1 balloon-out of n > 1 pages stays inside one p2m run and one owned extent, and a
-1:1 balloon-in under release_any takes one run of n frames. Single-page operations are exact.
-The encoding is therefore an under-approximation of the reference: every trace it finds is a
-trace of the model (and is replayed to prove it), but "no violation" only covers the
-behaviours within the bound, so it never yields `proved` (verdict `holds`, placement
-`symbolic`). The placement of a 1:1 block is exact: a symbolic naturally aligned base inside
-one free extent of the heap, no candidate list; "no free block exists" is decided exactly by
-trying the first aligned base after each start of a maximal free interval (a heap extent
-start or the end of an owned extent).
+NOTE(extent-bound): what the bound abstracts, and how the engine knows when it did. Each
+domain holds at most `EXTENTS` owned extents and, if 1:1, at most `RUNS` p2m runs. Beyond
+that, some requests are taken in one shape only: a multi-page request of an ordinary domain
+takes its frames as at most `EXTENTS` runs (create under placement `any`) or one run
+(balloon of n > 1 pages), a 1:1 balloon-out of n > 1 pages stays inside one p2m run, a 1:1
+balloon-in under release_any takes one run; a multi-page request under an allocator policy
+(`top-down`, `bottom-up`) is not encoded at all. Single-page operations and 1:1 blocks are
+exact, under `any` (a symbolic naturally aligned base inside free heap, no candidate list)
+and under the policies (NOTE(extent-buddies) in encode_extent_policy.py).
 
-Static memory, grants, unmap and DMA are not encoded here (`supported`).
+Every operation that the reference can fire in a way the bound leaves out has a `cut`
+branch: its guard is "the reference can fire it here, and not in a shape this encoding
+holds" (exact for the slot limits, "it is enabled at all" for the shapes above), and it sets
+the sticky Boolean ("cut",). The engine (smt.py, NOTE(cut)) checks P and not cut: if no cut
+state is reachable, every behaviour of the reference is one of this encoding, and a proof is
+a proof (`proved`, placement `symbolic` or the policy's name). Once a cut state is found the
+encoding is an under-approximation from that depth on: a trace it finds is still a trace of
+the model (and is replayed), but "no violation" covers only the behaviours within the bound
+(`holds`), and a violation found at or past that depth is the shortest one within the bound.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from checker.encode import (
 from checker.encode_page import GUEST_RAM0_BASE, Dom, StateVars, heap_frames
 
 EXTENTS = 4  # owned extents per domain (NOTE(extent-bound))
+POLICY_EXTENTS = 8  # for an ordinary domain whose multi-page requests follow a policy
 RUNS = 4  # p2m runs per 1:1 domain
 
 
@@ -104,10 +109,12 @@ def supported(model: m.Model) -> bool | str:
 class ExtentEncoding(StateVars):
     """T(s, s') of docs/semantics.md over bounded extent sets (NOTE(extent-bound))."""
 
-    placement = "symbolic"
-
     def __init__(self, model: m.Model, observed: set[tuple[m.OpKind, int]]) -> None:
         self.model = model
+        policy = model.hypervisor.placement
+        self.policy: bool | None = None if policy is m.Placement.ANY else \
+            policy is m.Placement.TOP_DOWN  # None: any; True: top-down; False: bottom-up
+        self.placement = "symbolic" if self.policy is None else policy.value
         self.shift = model.page_size.bit_length() - 1
         heap, _statics = heap_frames(model)
         self.heap = heap
@@ -125,6 +132,10 @@ class ExtentEncoding(StateVars):
         self.id_cap = max((h for h in hooks if h is not None), default=0) + 1
         self.frames_note = f"{self.heap_total} heap frames in {len(heap)} extents"
         self.W = frame_bits(model)
+        # owned extent slots per domain: a policy hands out n frames as up to that many
+        # buddies (encode_extent_policy.policy_frames), one slot each
+        self.nx = [POLICY_EXTENTS if self.policy is not None and d.may_plain and d.pages > 1
+                   else EXTENTS for d in self.doms]
         self._keycache = self.state_keys()
         self._sortof = dict(self._keycache)
 
@@ -152,6 +163,7 @@ class ExtentEncoding(StateVars):
     def state_keys(self) -> list[tuple[VarKey, z3.SortRef]]:
         B, V = z3.BoolSort(), z3.BitVecSort(self.W)
         keys = list(self.scn.state_keys())
+        keys.append((("cut",), B))
         if self.track_id:
             keys.append((("next_id",), z3.BitVecSort(bits_for(self.id_cap))))
         for d, dom in enumerate(self.doms):
@@ -160,7 +172,7 @@ class ExtentEncoding(StateVars):
                 keys.append((("direct", d), B))
             if self.rb_varies(d):
                 keys.append((("rb", d), V))
-            for e in range(EXTENTS):
+            for e in range(self.nx[d]):
                 keys += [(("os", d, e), V), (("ol", d, e), V)]
             if dom.may_direct:
                 for r in range(RUNS):
@@ -183,13 +195,17 @@ class ExtentEncoding(StateVars):
     def run(self, d: int, r: int, i: int) -> tuple[Any, Any, Any]:
         return self.var(("ri", d, r), i), self.var(("rm", d, r), i), self.var(("rc", d, r), i)
 
+    def cut(self, i: int) -> z3.BoolRef:
+        """Some step so far left the bound (NOTE(extent-bound))."""
+        return self.var(("cut",), i)
+
     def failed(self, kind: m.OpKind, d: int, i: int) -> z3.BoolRef:
         if (kind, d) not in self.observed:
             return z3.BoolVal(False)
         return self.var(("failed", kind.value, d), i)
 
     def owned_total(self, d: int, i: int) -> z3.BitVecRef:
-        return z3.Sum([self.ext(d, e, i)[1] for e in range(EXTENTS)])
+        return z3.Sum([self.ext(d, e, i)[1] for e in range(self.nx[d])])
 
     def free_total(self, i: int) -> z3.BitVecRef:
         """Free heap frames: the heap minus every owned frame (owned extents are disjoint
@@ -202,11 +218,11 @@ class ExtentEncoding(StateVars):
     def free_range(self, s: Any, n: Any, i: int) -> z3.BoolRef:
         """[s, s + n) is free heap."""
         return z3.And(self.in_heap(s, n), *[disjoint(s, n, *self.ext(d, e, i))
-                                            for d in range(self.nd) for e in range(EXTENTS)])
+                                            for d in range(self.nd) for e in range(self.nx[d])])
 
     def owned_cover(self, d: int, s: Any, n: Any, i: int) -> z3.BitVecRef:
         """How many frames of [s, s + n) d owns (its extents are disjoint)."""
-        return z3.Sum([overlap(s, n, *self.ext(d, e, i)) for e in range(EXTENTS)])
+        return z3.Sum([overlap(s, n, *self.ext(d, e, i)) for e in range(self.nx[d])])
 
     def populated_overlap(self, d: int, s: Any, n: Any, i: int) -> z3.BoolRef:
         return any_of(z3.Not(disjoint(s, n, ri, rc)) for ri, _rm, rc in
@@ -254,9 +270,9 @@ class ExtentEncoding(StateVars):
         if stage != 1:
             return []
         out: list[z3.BoolRef] = [self.scn.wellformed(self.var(("pc",), i), self.var(("count",), i))]
-        exts = [(d, e) for d in range(self.nd) for e in range(EXTENTS)]
+        exts = [(d, e) for d in range(self.nd) for e in range(self.nx[d])]
         for d, dom in enumerate(self.doms):
-            dead = [self.ext(d, e, i)[1] == 0 for e in range(EXTENTS)]
+            dead = [self.ext(d, e, i)[1] == 0 for e in range(self.nx[d])]
             if dom.may_direct:
                 dead += [self.run(d, r, i)[2] == 0 for r in range(RUNS)]
             if self.rb_varies(d):
@@ -264,7 +280,7 @@ class ExtentEncoding(StateVars):
             if self.has(("direct", d)):
                 dead.append(z3.Not(self.var(("direct", d), i)))
             out.append(z3.Implies(z3.Not(self.alive(d, i)), z3.And(dead)))
-            for e in range(EXTENTS):
+            for e in range(self.nx[d]):
                 s, n = self.ext(d, e, i)
                 out.append(z3.Or(n == 0, self.in_heap(s, n)))
                 out.append(z3.ULE(n, self.bv(self.heap_total)))

@@ -1,8 +1,10 @@
 """The operations of docs/semantics.md over the extent-level state (checker/encode_extent.py).
 
-Each function returns the branches of one operation: success (within NOTE(extent-bound)) and,
-when something observes it or it uses up a domain id, failure. Failure conditions are exact
-(a failure the encoding reports is a failure of the reference). Choice variables of step i:
+Each function returns the branches of one operation: success (within NOTE(extent-bound)),
+when something observes it or it uses up a domain id, failure, and `cut` where the reference
+can fire it in a shape the bound leaves out. Failure conditions are exact (a failure the
+encoding reports is a failure of the reference). Under an allocator policy the frames and
+blocks the heap hands out are the policy's (encode_extent_policy.py). Choice variables of step i:
 ("choice", "blk") the block's frame, ("choice", "ipa") an IPA frame, ("choice", "m") the first
 frame a balloon takes or gives back, ("choice", "cs", e) / ("choice", "cl", e) the extents a
 create takes; they become the `semantics.Action` choices block, ipa and frames.
@@ -17,6 +19,7 @@ import z3
 from checker import model as m
 from checker.encode import Branch, any_of, read_int
 from checker.encode_extent import EXTENTS, RUNS, disjoint, frames_of, inside, within
+from checker.encode_extent_policy import policy_block, policy_frames
 from checker.encode_page_ops import label
 
 if TYPE_CHECKING:
@@ -54,37 +57,57 @@ def _first(empty: list[z3.BoolRef]) -> list[z3.BoolRef]:
 
 def add_extent(v: Vals, d: int, s: Any, n: Any) -> z3.BoolRef:
     """Put [s, s + n) in d's first unused extent slot; the guard that one exists."""
-    empty = [v.ext(d, e)[1] == 0 for e in range(EXTENTS)]
+    X = v.e.nx[d]
+    empty = [v.ext(d, e)[1] == 0 for e in range(X)]
     first = _first(empty)
-    olds = [v.ext(d, e) for e in range(EXTENTS)]
-    for e in range(EXTENTS):
+    olds = [v.ext(d, e) for e in range(X)]
+    for e in range(X):
         v[("os", d, e)] = z3.If(first[e], s, olds[e][0])
         v[("ol", d, e)] = z3.If(first[e], n, olds[e][1])
     return any_of(empty)
 
 
-def remove_frames(v: Vals, d: int, x: Any, n: Any) -> z3.BoolRef:
-    """Take [x, x + n) out of d's owned extents; the guard that one extent holds it all and,
-    if the extent splits in two, that a slot is free for the upper part."""
-    olds = [v.ext(d, e) for e in range(EXTENTS)]
+def remove_frames(v: Vals, d: int, x: Any, n: Any) -> tuple[z3.BoolRef, z3.BoolRef]:
+    """Take [x, x + n) out of d's owned extents; (one extent holds it all, a slot is free for
+    the upper part if that extent splits in two)."""
+    X = v.e.nx[d]
+    olds = [v.ext(d, e) for e in range(X)]
     cont = [z3.And(ol != 0, within(x, n, os_, ol)) for os_, ol in olds]
     left = [x - os_ for os_, _ol in olds]
     right = [os_ + ol - (x + n) for os_, ol in olds]
-    both = [z3.And(cont[e], left[e] != 0, right[e] != 0) for e in range(EXTENTS)]
+    both = [z3.And(cont[e], left[e] != 0, right[e] != 0) for e in range(X)]
     need = any_of(both)
     up_s, up_n = x + n, v.e.bv(0)
-    for e in range(EXTENTS):
+    for e in range(X):
         up_n = z3.If(cont[e], right[e], up_n)
-    empty = [z3.And(olds[e][1] == 0) for e in range(EXTENTS)]
+    empty = [z3.And(olds[e][1] == 0) for e in range(X)]
     first = _first(empty)
-    for e in range(EXTENTS):
+    for e in range(X):
         os_, ol = olds[e]
         keep_left = left[e] != 0
         new_s = z3.If(cont[e], z3.If(keep_left, os_, x + n), z3.If(z3.And(need, first[e]), up_s, os_))
         new_n = z3.If(cont[e], z3.If(keep_left, left[e], right[e]),
                       z3.If(z3.And(need, first[e]), up_n, ol))
         v[("os", d, e)], v[("ol", d, e)] = new_s, new_n
-    return z3.And(any_of(cont), z3.Or(z3.Not(need), any_of(empty)))
+    return any_of(cont), z3.Or(z3.Not(need), any_of(empty))
+
+
+def _cut(k: int, lab: str, guard: z3.BoolRef) -> list[Branch]:
+    """The reference can fire the operation here in a shape the bound leaves out
+    (NOTE(extent-bound)): record that, and nothing else."""
+    if z3.is_false(z3.simplify(guard)):
+        return []
+    return [Branch(k, lab, "cut", guard, {("cut",): z3.BoolVal(True)})]
+
+
+def _frame_pick(e: ExtentEncoding, x: Any, i: int, tag: str) -> tuple[z3.BoolRef, z3.BoolRef]:
+    """(a frame is free to hand out, x is the one the heap hands out): any free frame under
+    placement `any`, the policy's frame under a policy."""
+    if e.policy is None:
+        free = e.free_range(x, e.bv(1), i)
+        return free, free
+    exists, pinned, blk = policy_block(e, 0, e.policy, i, (tag,))
+    return exists, z3.And(exists, pinned, x == blk)
 
 
 def op_branches(e: ExtentEncoding, k: int, op: m.Op, i: int) -> list[Branch]:
@@ -144,8 +167,11 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
         ok = dom.order <= e.model.hypervisor.max_order
         aligned = z3.Extract(dom.order - 1, 0, blk) == 0 if dom.order > 0 else z3.BoolVal(True)
         pick = z3.And(z3.BoolVal(ok), aligned, e.free_range(blk, e.bv(size), i))
+        if e.policy is not None:
+            exists, pinned, pblk = policy_block(e, dom.order, e.policy, i, ("blk",))
+            pick = z3.And(pick, exists, pinned, blk == pblk)
         w = dict(common)
-        for x in range(EXTENTS):
+        for x in range(e.nx[d]):
             w[("os", d, x)] = blk if x == 0 else e.bv(0)
             w[("ol", d, x)] = e.bv(size) if x == 0 else e.bv(0)
         rb = blk if e.rb_varies(d) else e.bv(dom.rambase)
@@ -161,37 +187,59 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
         # maximal free interval (heap extent starts, ends of owned extents)
         starts = [e.bv(lo) for lo, _c in e.heap]
         starts += [os_ + ol for x in range(e.nd) for os_, ol in
-                   (e.ext(x, y, i) for y in range(EXTENTS))]
+                   (e.ext(x, y, i) for y in range(e.nx[x]))]
         mask = e.bv(~(size - 1) & ((1 << 64) - 1))
         fits = any_of(e.free_range((g + (size - 1)) & mask, e.bv(size), i) for g in starts) \
             if ok else z3.BoolVal(False)
         out += _failure(e, k, m.OpKind.CREATE, d, lab, z3.And(base, goes, z3.Not(fits)), i)
     if dom.may_plain:
-        parts = [e.choice(("cs", x), i) for x in range(EXTENTS)], \
-            [e.choice(("cl", x), i) for x in range(EXTENTS)]
-        cs, cl = parts
-        guard = [z3.Sum(cl) == dom.pages]
-        for x in range(EXTENTS):
-            guard.append(z3.ULE(cl[x], e.bv(dom.pages)))
-            guard.append(z3.Or(cl[x] == 0, e.free_range(cs[x], cl[x], i)))
-            guard.append(z3.Implies(cl[x] == 0, cs[x] == 0))
-            for y in range(x + 1, EXTENTS):
-                guard.append(z3.Or(cl[y] == 0, z3.ULT(cs[x] + cl[x], cs[y])))
+        n = dom.pages
+        plain = z3.And(base, z3.Not(goes))
+        short = z3.ULT(e.free_total(i), e.bv(n))
         w = dict(common)
-        for x in range(EXTENTS):
-            w[("os", d, x)] = cs[x]
-            w[("ol", d, x)] = cl[x]
         if dom.may_direct:
             for r in range(RUNS):
                 for key in ("ri", "rm", "rc"):
                     w[(key, d, r)] = e.bv(0)
         if e.rb_varies(d):
             w[("rb", d)] = e.bv(0)
-        out.append(Branch(k, lab, "ok", z3.And(base, z3.Not(goes), *guard), w,
-                          choices=[("frames", frames_of(list(zip(cs, cl))))],
-                          addresses=[_bv_obj(c) for c in cs]))
-        short = z3.ULT(e.free_total(i), e.bv(dom.pages))
-        out += _failure(e, k, m.OpKind.CREATE, d, lab, z3.And(base, z3.Not(goes), short), i)
+        if e.policy is not None and n == 1:
+            x = e.choice(("cs", 0), i)
+            _avail, pick = _frame_pick(e, x, i, "cs")
+            for y in range(e.nx[d]):
+                w[("os", d, y)] = x if y == 0 else e.bv(0)
+                w[("ol", d, y)] = e.bv(1) if y == 0 else e.bv(0)
+            out.append(Branch(k, lab, "ok", z3.And(plain, pick), w,
+                              choices=[("frames", frames_of([(x, e.bv(1))]))],
+                              addresses=[_bv_obj(x)]))
+        elif e.policy is None:
+            cs = [e.choice(("cs", x), i) for x in range(EXTENTS)]
+            cl = [e.choice(("cl", x), i) for x in range(EXTENTS)]
+            guard = [z3.Sum(cl) == n]
+            for x in range(EXTENTS):
+                guard.append(z3.ULE(cl[x], e.bv(n)))
+                guard.append(z3.Or(cl[x] == 0, e.free_range(cs[x], cl[x], i)))
+                guard.append(z3.Implies(cl[x] == 0, cs[x] == 0))
+                for y in range(x + 1, EXTENTS):
+                    guard.append(z3.Or(cl[y] == 0, z3.ULT(cs[x] + cl[x], cs[y])))
+            for x in range(EXTENTS):
+                w[("os", d, x)] = cs[x]
+                w[("ol", d, x)] = cl[x]
+            out.append(Branch(k, lab, "ok", z3.And(plain, *guard), w,
+                              choices=[("frames", frames_of(list(zip(cs, cl))))],
+                              addresses=[_bv_obj(c) for c in cs]))
+        elif n > 1:
+            fits, over, exts = policy_frames(e, n, e.policy, i, e.nx[d])
+            for y in range(e.nx[d]):
+                w[("os", d, y)], w[("ol", d, y)] = exts[y]
+            out.append(Branch(k, lab, "ok", z3.And(plain, fits), w,
+                              choices=[("frames", frames_of(exts))]))
+            # the policy's frames lie in more buddies than d has extent slots
+            out += _cut(k, lab, z3.And(plain, over))
+        if e.policy is None and n > EXTENTS:
+            # any n free frames: possibly more runs than EXTENTS
+            out += _cut(k, lab, z3.And(plain, z3.Not(short)))
+        out += _failure(e, k, m.OpKind.CREATE, d, lab, z3.And(plain, short), i)
     return out
 
 
@@ -202,7 +250,7 @@ def _destroy(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Bran
         w[("direct", d)] = z3.BoolVal(False)
     if e.rb_varies(d):
         w[("rb", d)] = e.bv(0)
-    for x in range(EXTENTS):
+    for x in range(e.nx[d]):
         w[("os", d, x)] = e.bv(0)
         w[("ol", d, x)] = e.bv(0)
     if e.doms[d].may_direct:
@@ -244,18 +292,26 @@ def _balloon_out(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[
             v[("rm", d, r)] = z3.If(cont[r], z3.If(kl, rm, rm + (ipa + N - ri)),
                                     z3.If(put, up_m, rm))
             v[("rc", d, r)] = z3.If(cont[r], z3.If(kl, left[r], right[r]), z3.If(put, up_c, rc))
-        guard = [alive, e.direct(d, i), any_of(cont), z3.Or(z3.Not(need), any_of(empty))]
+        fires = z3.And(alive, e.direct(d, i), any_of(cont))
+        fits = [z3.Or(z3.Not(need), any_of(empty))]
         if e.model.hypervisor.balloon is not m.BalloonMode.KEEP_OWNED:
-            guard.append(remove_frames(v, d, mfn, N))
-        out.append(Branch(k, lab, "ok", z3.And(guard), v.w, choices=[("ipa", read_int(ipa))],
-                          addresses=[_bv_obj(ipa)], moved=n))
+            fits += remove_frames(v, d, mfn, N)
+        out.append(Branch(k, lab, "ok", z3.And(fires, *fits), v.w,
+                          choices=[("ipa", read_int(ipa))], addresses=[_bv_obj(ipa)], moved=n))
+        # n > 1 IPAs may span p2m runs
+        out += _cut(k, lab, z3.And(alive, e.direct(d, i)) if n > 1 else
+                    z3.And(fires, z3.Not(z3.And(fits))))
     if dom.may_plain:
         x = e.choice(("m",), i)
         v = Vals(e, i)
-        ok = remove_frames(v, d, x, N)
-        out.append(Branch(k, lab, "ok", z3.And(alive, z3.Not(e.direct(d, i)), ok), v.w,
+        held, slot = remove_frames(v, d, x, N)
+        plain = z3.And(alive, z3.Not(e.direct(d, i)))
+        out.append(Branch(k, lab, "ok", z3.And(plain, held, slot), v.w,
                           choices=[("frames", frames_of([(x, N)]))],
                           addresses=[_bv_obj(x)], moved=n))
+        # the guest may give back any n frames it owns, not only a run
+        out += _cut(k, lab, z3.And(plain, z3.UGE(e.owned_total(d, i), N)) if n > 1 else
+                    z3.And(plain, held, z3.Not(slot)))
     return out
 
 
@@ -266,6 +322,7 @@ def _balloon_in(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[B
     mode = e.model.hypervisor.balloon
     out: list[Branch] = []
     alive = e.alive(d, i)
+    short = z3.ULT(e.free_total(i), N)
     if dom.may_direct:
         ipa = e.choice(("ipa",), i)
         rb = e.rambase(d, i)
@@ -287,26 +344,36 @@ def _balloon_in(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[B
         if mode is m.BalloonMode.RELEASE_ANY:
             x = e.choice(("m",), i)
             v = Vals(e, i)
-            ok = z3.And(e.free_range(x, N, i), add_run(v, x), add_extent(v, d, x, N))
-            out.append(Branch(k, lab, "ok", z3.And(guard, ok), v.w,
-                              choices=[ipa_choice, ("frames", frames_of([(x, N)]))],
-                              addresses=[_bv_obj(ipa), _bv_obj(x)], moved=n))
-            out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab,
-                            z3.And(guard, z3.ULT(e.free_total(i), N)), i, choices=[ipa_choice])
+            if n == 1:
+                avail, pick = _frame_pick(e, x, i, "m")
+            else:
+                avail, pick = z3.Not(short), e.free_range(x, N, i)
+            slots = z3.And(add_run(v, x), add_extent(v, d, x, N))
+            if e.policy is None or n == 1:
+                out.append(Branch(k, lab, "ok", z3.And(guard, pick, slots), v.w,
+                                  choices=[ipa_choice, ("frames", frames_of([(x, N)]))],
+                                  addresses=[_bv_obj(ipa), _bv_obj(x)], moved=n))
+            # n > 1 frames need not be one run
+            out += _cut(k, lab, z3.And(guard, avail) if n > 1 else
+                        z3.And(guard, pick, z3.Not(slots)))
+            out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard, short), i,
+                            choices=[ipa_choice])
         elif mode is m.BalloonMode.RELEASE_SAME:
             v = Vals(e, i)
             free = e.free_range(ipa, N, i)
-            ok = z3.And(free, add_run(v, ipa), add_extent(v, d, ipa, N))
-            out.append(Branch(k, lab, "ok", z3.And(guard, ok), v.w, choices=[ipa_choice],
-                              addresses=[_bv_obj(ipa)], moved=n))
+            slots = z3.And(add_run(v, ipa), add_extent(v, d, ipa, N))
+            out.append(Branch(k, lab, "ok", z3.And(guard, free, slots), v.w,
+                              choices=[ipa_choice], addresses=[_bv_obj(ipa)], moved=n))
+            out += _cut(k, lab, z3.And(guard, free, z3.Not(slots)))
             out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard, z3.Not(free)), i,
                             choices=[ipa_choice])
         else:
             v = Vals(e, i)
             mine = e.owned_cover(d, ipa, N, i) == N
-            ok = z3.And(mine, add_run(v, ipa))
-            out.append(Branch(k, lab, "ok", z3.And(guard, ok), v.w, choices=[ipa_choice],
-                              addresses=[_bv_obj(ipa)], moved=n))
+            slot = add_run(v, ipa)
+            out.append(Branch(k, lab, "ok", z3.And(guard, mine, slot), v.w,
+                              choices=[ipa_choice], addresses=[_bv_obj(ipa)], moved=n))
+            out += _cut(k, lab, z3.And(guard, mine, z3.Not(slot)))
             out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard, z3.Not(mine)), i,
                             choices=[ipa_choice])
     if dom.may_plain:
@@ -314,12 +381,18 @@ def _balloon_in(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[B
         room = z3.ULE(e.owned_total(d, i) + N, e.bv(dom.pages))
         guard2 = z3.And(alive, z3.Not(e.direct(d, i)), room)
         v = Vals(e, i)
-        ok = z3.And(e.free_range(x, N, i), add_extent(v, d, x, N))
-        out.append(Branch(k, lab, "ok", z3.And(guard2, ok), v.w,
-                          choices=[("frames", frames_of([(x, N)]))],
-                          addresses=[_bv_obj(x)], moved=n))
-        out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab,
-                        z3.And(guard2, z3.ULT(e.free_total(i), N)), i)
+        if n == 1:
+            avail, pick = _frame_pick(e, x, i, "m")
+        else:
+            avail, pick = z3.Not(short), e.free_range(x, N, i)
+        slot = add_extent(v, d, x, N)
+        if e.policy is None or n == 1:
+            out.append(Branch(k, lab, "ok", z3.And(guard2, pick, slot), v.w,
+                              choices=[("frames", frames_of([(x, N)]))],
+                              addresses=[_bv_obj(x)], moved=n))
+        out += _cut(k, lab, z3.And(guard2, avail) if n > 1 else
+                    z3.And(guard2, pick, z3.Not(slot)))
+        out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard2, short), i)
     return out
 
 

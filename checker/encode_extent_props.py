@@ -10,7 +10,7 @@ import z3
 from checker import extents as ex
 from checker import model as m
 from checker.encode import all_of, any_of
-from checker.encode_extent import EXTENTS, RUNS, disjoint, inside
+from checker.encode_extent import RUNS, disjoint, inside
 from checker.encode_props import SUPPORTED, _frames_of, _windows
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _ipa_eq_pa(e: ExtentEncoding, d: int, i: int) -> z3.BoolRef:
         # rambase .. rambase + |owned| - 1
         rb, total = e.bv(dom.rambase), e.owned_total(d, i)
         plain = z3.And(e.alive(d, i), z3.Not(e.direct(d, i)))
-        for x in range(EXTENTS):
+        for x in range(e.nx[d]):
             s, n = e.ext(d, x, i)
             parts.append(z3.Implies(z3.And(plain, n != 0),
                                     z3.And(z3.UGE(s, rb), z3.ULE(s + n, rb + total))))
@@ -59,7 +59,7 @@ def _mapped(e: ExtentEncoding, d: int, i: int) -> list[tuple[Any, Any]]:
     direct = e.direct(d, i)
     out = [(rm, z3.If(direct, rc, e.bv(0))) for _ri, rm, rc in _runs(e, d, i)]
     if e.doms[d].may_plain:
-        out += [(s, z3.If(direct, e.bv(0), n)) for s, n in (e.ext(d, x, i) for x in range(EXTENTS))]
+        out += [(s, z3.If(direct, e.bv(0), n)) for s, n in (e.ext(d, x, i) for x in range(e.nx[d]))]
     return out
 
 
@@ -77,8 +77,8 @@ def _no_frame_shared(e: ExtentEncoding, doms: list[int], i: int) -> z3.BoolRef:
             if o == d or (o in doms and o < d):
                 continue
             both = z3.And(e.alive(d, i), e.alive(o, i))
-            for x in range(EXTENTS):
-                for y in range(EXTENTS):
+            for x in range(e.nx[d]):
+                for y in range(e.nx[o]):
                     parts.append(z3.Implies(both, disjoint(*e.ext(d, x, i), *e.ext(o, y, i))))
             for s1, n1 in _mapped(e, d, i):
                 for s2, n2 in _mapped(e, o, i):

@@ -171,9 +171,10 @@ from checker.results import PropertyResult, Scope, Trace, Verdict
 LEMMA_DEPTH = 3  # compute lemmas once BMC has shown no violation shorter than this
 HOUDINI_RLIMIT = 3_000_000  # per candidate query (~1 s): past it the candidate is dropped
 EXTENT_WARNING = (
-    "extent-level encoding: only behaviours in which each domain holds at most "
-    "4 extents of frames and 4 p2m runs, and multi-page requests take contiguous runs, "
-    "were covered (docs/smt.md, NOTE(extent-bound)); no violation there, not a proof")
+    "only behaviours in which each domain holds at most 4 extents of frames and 4 p2m runs, "
+    "and multi-page requests take contiguous runs, were covered (docs/smt.md, "
+    "NOTE(extent-bound)): a violation found is the shortest within that bound, and no "
+    "violation is not a proof")
 DEFAULT_TIMEOUT = 300.0  # seconds per property when the caller sets none
 MAX_DEPTH = 10_000  # unrolling bound when the caller sets none (the budget usually stops first)
 
@@ -288,9 +289,6 @@ def supports(model: m.Model, prop: m.Property) -> bool | str:
                 return f"the extent-level encoding does not encode `{op.kind.value}` yet"
         if prop.kind is m.PropertyKind.DMA_REACHES_INTENDED:
             return "the extent-level encoding does not encode dma_reaches_intended yet"
-    if which == "extent" and model.hypervisor.placement is not m.Placement.ANY:
-        return (f"the extent-level encoding encodes placement `any` only, not the "
-                f"`{model.hypervisor.placement.value}` allocator policy")
     return supported(model, prop)
 
 
@@ -455,14 +453,22 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
     the step query.
     """
     placement = enc.placement
-    bounded = isinstance(enc, ExtentEncoding)  # NOTE(extent-bound): never `proved`
+    extent = isinstance(enc, ExtentEncoding)
     frames = enc.heap_total if isinstance(enc, ExtentEncoding) else len(enc.frames)
-    stats: dict[str, Any] = {"encoding": "extent" if bounded else "page", "lemmas": 0,
+    stats: dict[str, Any] = {"encoding": "extent" if extent else "page", "lemmas": 0,
                              "frames": frames}
+    # NOTE(cut): the extent-level encoding is exact as long as no `cut` state (a step the
+    # bound leaves out, NOTE(extent-bound)) is reachable, so it checks P and not cut. The first
+    # reachable cut makes it an under-approximation from that depth on: `bounded`, P alone
+    # over the paths that stay within the bound, `holds` at best.
+    bounded = False
     prop0 = holds(enc, prop, 0)
+    cut0 = enc.cut(0) if isinstance(enc, ExtentEncoding) else None
+    exact0 = prop0 if cut0 is None else z3.And(prop0, z3.Not(cut0))
+    warnings: list[str] = []
 
     def P(i: int) -> z3.BoolRef:
-        return run.at(prop0, i)
+        return run.at(prop0 if bounded else exact0, i)
 
     base, step = make_solver(budget), make_solver(budget)
     base.add(enc.init(0))
@@ -473,26 +479,40 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
     based = -1  # deepest depth whose base query is done
 
     def base_query(k: int) -> PropertyResult | None:
-        nonlocal based
+        nonlocal based, bounded
         stats["k_reached"] = k
         if k > 0:
             base.add(run.transition(k - 1))
-        with goal(base, z3.Not(P(k)), f"goal.base.{k}") as act:
-            a = check(base, budget, act)
-            if a.outcome is Outcome.SAT:
-                mdl, minimal = _minimise(base, run, k, budget, act)
-                steps = run.read(mdl, k)
-                stats.update(solver_stats(base))
-                stats["minimal"] = minimal
-                trace = replay(model, prop, steps,
-                               raw=lambda: _raw(enc, run, mdl, k, steps))
-                return _result(prop, Verdict.VIOLATED, "bmc", Scope(k, False, placement),
-                               budget, stats, trace)
-            if a.outcome is Outcome.UNKNOWN:
-                stats.update(solver_stats(base))
-                return _result(prop, Verdict.UNDECIDED, "bmc", Scope(max(k - 1, 0), False,
-                               placement), budget, stats,
-                               warnings=[f"solver gave up at depth {k}: {a.reason}"])
+        while True:
+            if bounded:
+                assert cut0 is not None
+                base.add(z3.Not(run.at(cut0, k)))
+            with goal(base, z3.Not(P(k)), f"goal.base.{k}") as act:
+                a = check(base, budget, act)
+                if a.outcome is Outcome.SAT and cut0 is not None and not bounded and \
+                        model_bool(base.model(), run.at(cut0, k)):
+                    label = run.read(base.model(), k)[-1].label
+                    bounded = True
+                    stats["cut_depth"] = k
+                    warnings.append(
+                        f"at depth {k}, `{label}` can take a shape the extent-level encoding "
+                        f"leaves out; from there on, {EXTENT_WARNING}")
+                    continue
+                if a.outcome is Outcome.SAT:
+                    mdl, minimal = _minimise(base, run, k, budget, act)
+                    steps = run.read(mdl, k)
+                    stats.update(solver_stats(base))
+                    stats["minimal"] = minimal
+                    trace = replay(model, prop, steps,
+                                   raw=lambda: _raw(enc, run, mdl, k, steps))
+                    return _result(prop, Verdict.VIOLATED, "bmc", Scope(k, False, placement),
+                                   budget, stats, trace, warnings=list(warnings))
+                if a.outcome is Outcome.UNKNOWN:
+                    stats.update(solver_stats(base))
+                    return _result(prop, Verdict.UNDECIDED, "bmc", Scope(max(k - 1, 0), False,
+                                   placement), budget, stats,
+                                   warnings=warnings + [f"solver gave up at depth {k}: {a.reason}"])
+            break
         base.add(P(k))
         based = k
         return None
@@ -534,7 +554,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             if bounded:
                 return _result(prop, Verdict.HOLDS, f"k-induction(k={k + 1})",
                                Scope(None, False, placement), budget, stats,
-                               warnings=[EXTENT_WARNING])
+                               warnings=list(warnings))
             return _result(prop, Verdict.PROVED, f"k-induction(k={k + 1})",
                            Scope(None, True, placement), budget, stats)
         if a.outcome is Outcome.UNKNOWN:
@@ -543,14 +563,14 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             stats.update(solver_stats(base))
             warn = [f"k-induction did not close up to k={k + 1}" +
                     (f" ({induction_unknown})" if induction_unknown else "")]
-            if bounded:
-                warn.append(EXTENT_WARNING)
+            warn += warnings
             return _result(prop, Verdict.HOLDS, "bmc", Scope(based, False, placement), budget,
                            stats, warnings=warn)
         if budget.expired():
             stats.update(solver_stats(base))
             return _result(prop, Verdict.UNDECIDED, "bmc", Scope(based, False, placement),
-                           budget, stats, warnings=[f"time budget spent after depth {based}"])
+                           budget, stats,
+                           warnings=warnings + [f"time budget spent after depth {based}"])
         k += 1
 
 

@@ -1,0 +1,202 @@
+"""The buddy allocator's policies (`top-down`, `bottom-up`) over extent-level states: the block
+of 2**order frames `placement.buddy_block` hands out, as a constraint on a symbolic block.
+
+NOTE(extent-buddies): the free heap is the heap minus every owned extent. Its buddies
+(`extents.buddies`: every maximal free interval [a, b) cut greedily into the largest naturally
+aligned blocks, never above `max_order`) are found without enumerating frames:
+- a maximal free interval starts at a heap extent's start or at the end of an owned extent
+  (the frame before it is outside the heap or owned), if that frame is free; it ends at the
+  first owned extent start after it or at the end of its heap extent;
+- in [a, b), a buddy of order p < max_order is a block whose parent (the aligned block of
+  order p + 1 around it) does not fit, so the parent sticks out on the left (the block is the
+  first aligned block of order p at or after a) or on the right (the last one ending at or
+  before b): at most two per order and interval;
+- blocks of order max_order are all buddies; the policy prefers the highest (top-down) or the
+  lowest (bottom-up) of an interval, which is again the last or the first one.
+So the candidates are two per (interval start, order) and exactly the buddies (of order at
+least the request) the policy ranks. The policy's key (placement.buddy_block) is (zone, order,
+address), zone = bit length of the start; top-down takes the highest zone, then the smallest
+order, then the highest address, and returns the top-most sub-block; bottom-up the mirror
+image. The chosen buddy (start `ts`, order `ps`) is a pair of auxiliary variables constrained
+to be a candidate and to have a key no larger than any valid candidate's, which pins it down
+(no two buddies share a key).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import z3
+
+from checker.encode import any_of
+
+if TYPE_CHECKING:
+    from checker.encode_extent import ExtentEncoding
+
+
+def zone_lt(x: Any, y: Any) -> z3.BoolRef:
+    """bit_length(x) < bit_length(y), for unsigned bit-vectors."""
+    return z3.And(z3.ULT(x, y), z3.UGT(x ^ y, x))
+
+
+def _starts_ends(e: ExtentEncoding, i: int) -> list[tuple[Any, Any]]:
+    """(a, b) for every candidate start a of a maximal free interval; `a` may not be free
+    (then no candidate from it is valid: see `_valid`)."""
+    exts = [e.ext(d, x, i) for d in range(e.nd) for x in range(e.nx[d])]
+    starts: list[tuple[Any, int]] = [(e.bv(lo), h) for h, (lo, _c) in enumerate(e.heap)]
+    starts += [(s + n, -1) for s, n in exts]
+    out: list[tuple[Any, Any]] = []
+    for a, h in starts:
+        if h >= 0:
+            b = e.bv(e.heap[h][0] + e.heap[h][1])
+        else:
+            b = e.bv(0)
+            for lo, c in reversed(e.heap):  # the end of the heap extent holding a
+                b = z3.If(z3.And(z3.UGE(a, e.bv(lo)), z3.ULT(a, e.bv(lo + c))), e.bv(lo + c), b)
+        for s, n in exts:
+            b = z3.If(z3.And(n != 0, z3.UGT(s, a), z3.ULT(s, b)), s, b)
+        out.append((a, b))
+    return out
+
+
+def _candidates(e: ExtentEncoding, order: int, top_down: bool,
+                i: int) -> list[tuple[z3.BoolRef, Any, int]]:
+    """(valid, start, order) of the buddies of order >= `order` the policy ranks."""
+    M = e.model.hypervisor.max_order
+    out: list[tuple[z3.BoolRef, Any, int]] = []
+    for a, b in _starts_ends(e, i):
+        a_free = e.free_range(a, e.bv(1), i)
+        for p in range(order, M + 1):
+            size = e.bv(1 << p)
+            mask = e.bv(~((1 << p) - 1) & ((1 << e.W) - 1))
+            first = (a + (size - 1)) & mask
+            last = (b & mask) - size
+            if p == M:
+                picks = [last if top_down else first]
+            else:
+                picks = [first, last]
+            for t in picks:
+                fits = z3.And(z3.UGE(t, a), z3.UGE(b, size), z3.ULE(t, b - size),
+                              z3.ULE(a, b))
+                if p < M:
+                    psize = e.bv(1 << (p + 1))
+                    pmask = e.bv(~((1 << (p + 1)) - 1) & ((1 << e.W) - 1))
+                    parent = t & pmask
+                    pfits = z3.And(z3.UGE(parent, a), z3.UGE(b, psize),
+                                   z3.ULE(parent, b - psize))
+                    fits = z3.And(fits, z3.Not(pfits))
+                out.append((z3.And(a_free, fits), t, p))
+    return out
+
+
+def _key_le(top_down: bool, t1: Any, p1: Any, t2: Any, p2: Any) -> z3.BoolRef:
+    """key(t1, p1) <= key(t2, p2) under the policy (placement.buddy_block)."""
+    if top_down:
+        better_zone, worse_zone = zone_lt(t2, t1), zone_lt(t1, t2)
+        addr = z3.UGE(t1, t2)
+    else:
+        better_zone, worse_zone = zone_lt(t1, t2), zone_lt(t2, t1)
+        addr = z3.ULE(t1, t2)
+    return z3.Or(better_zone, z3.And(z3.Not(worse_zone),
+                                     z3.Or(z3.ULT(p1, p2), z3.And(p1 == p2, addr))))
+
+
+def policy_block(e: ExtentEncoding, order: int, top_down: bool, i: int,
+                 tag: tuple[Any, ...]) -> tuple[z3.BoolRef, z3.BoolRef, Any]:
+    """(exists, pinned, block): `exists` iff the free heap of step i holds a buddy of order
+    >= `order`; `pinned` ties the auxiliary choice variables (keyed by `tag`) to the buddy the
+    policy picks, and then `block` is the block of 2**order frames it hands out."""
+    cands = _candidates(e, order, top_down, i)
+    ts = e.choice(("pol_t",) + tag, i)
+    ps = e.choice(("pol_p",) + tag, i)
+    one = any_of(z3.And(v, ts == t, ps == e.bv(p)) for v, t, p in cands)
+    least = z3.And([z3.Implies(v, _key_le(top_down, ts, ps, t, e.bv(p))) for v, t, p in cands])
+    exists = any_of(v for v, _t, _p in cands)
+    block = ts + (e.bv(1) << ps) - e.bv(1 << order) if top_down else ts
+    return exists, z3.And(one, least), block
+
+
+
+
+
+def _one_zone(e: ExtentEncoding) -> bool:
+    """Every heap frame has the same zone (bit length): the policy's key is (order, address)."""
+    return len({lo.bit_length() for lo, _c in e.heap} |
+               {(lo + c - 1).bit_length() for lo, c in e.heap}) == 1
+
+
+def _best(e: ExtentEncoding, cands: list[tuple[z3.BoolRef, Any, int]], top_down: bool,
+          prev: tuple[Any, Any] | None) -> tuple[z3.BoolRef, Any, Any]:
+    """The best-ranked valid candidate ranked after `prev`: (exists, start, order)."""
+    has, bt, bp = z3.BoolVal(False), e.bv(0), e.bv(0)
+    for v, t, p in cands:
+        pv = e.bv(p)
+        elig = v if prev is None else z3.And(v, z3.Not(_key_le(top_down, t, pv, *prev)))
+        take = z3.And(elig, z3.Or(z3.Not(has), z3.Not(_key_le(top_down, bt, bp, t, pv))))
+        bt, bp = z3.If(take, t, bt), z3.If(take, pv, bp)
+        has = z3.Or(has, elig)
+    return has, bt, bp
+
+
+def _best_one_zone(e: ExtentEncoding, cands: list[tuple[z3.BoolRef, Any, int]],
+                   top_down: bool, prev: tuple[Any, Any] | None) -> tuple[z3.BoolRef, Any, Any]:
+    """`_best` when the key is (order, address): per order the highest (top-down) or lowest
+    address after `prev`, then the smallest order that has one."""
+    def after(t: Any, q: int) -> z3.BoolRef:
+        if prev is None:
+            return z3.BoolVal(True)
+        pt, pp = prev
+        later = z3.ULT(t, pt) if top_down else z3.UGT(t, pt)
+        return z3.Or(z3.ULT(pp, e.bv(q)), z3.And(pp == e.bv(q), later))
+    by_order: dict[int, list[tuple[z3.BoolRef, Any]]] = {}
+    for v, t, p in cands:
+        by_order.setdefault(p, []).append((v, t))
+    has, bt, bp = z3.BoolVal(False), e.bv(0), e.bv(0)
+    for q in sorted(by_order, reverse=True):  # the smallest order ends the chain on top
+        hq, tq = z3.BoolVal(False), e.bv(0)
+        for v, t in by_order[q]:
+            elig = z3.And(v, after(t, q))
+            better = z3.UGT(t, tq) if top_down else z3.ULT(t, tq)
+            tq = z3.If(z3.And(elig, z3.Or(z3.Not(hq), better)), t, tq)
+            hq = z3.Or(hq, elig)
+        bt, bp = z3.If(hq, tq, bt), z3.If(hq, e.bv(q), bp)
+        has = z3.Or(has, hq)
+    return has, bt, bp
+
+
+def policy_frames(e: ExtentEncoding, n: int, top_down: bool, i: int,
+                  slots: int) -> tuple[z3.BoolRef, z3.BoolRef, list[tuple[Any, Any]]]:
+    """The n frames n single-page allocations hand out (placement.buddy_frames): the buddies
+    in the policy's order, each given whole, the last one only its top (top-down) or bottom
+    (bottom-up) part. NOTE(extent-buddy-frames): slot j holds the best-ranked valid candidate
+    ranked after slot j - 1's, as a chain of If over the candidates (a function of the state:
+    no auxiliary variable, nothing to search), while frames are still needed. Returns (fits,
+    over, extents): `fits` the first `slots` buddies cover n frames (then `extents` are the
+    frames handed out, one slot per buddy, unused slots (0, 0)); `over` they hold fewer than
+    n frames although the heap has n free (the request needs more extents than the bound).
+    """
+    cands = _candidates(e, 0, top_down, i)
+    N = e.bv(n)
+    zero = e.bv(0)
+    one_zone = _one_zone(e)
+    prev: tuple[Any, Any] | None = None
+    acc = zero
+    exts: list[tuple[Any, Any]] = []
+    for _j in range(slots):
+        if one_zone:
+            has, bt, bp = _best_one_zone(e, cands, top_down, prev)
+        else:
+            has, bt, bp = _best(e, cands, top_down, prev)
+        used = z3.And(has, z3.ULT(acc, N))
+        size = e.bv(1) << bp
+        part = z3.If(z3.ULT(N - acc, size), N - acc, size)
+        start = bt + size - part if top_down else bt
+        exts.append((z3.If(used, start, zero), z3.If(used, part, zero)))
+        acc = acc + z3.If(used, part, zero)
+        prev = (bt, bp)
+    fits = acc == N
+    over = z3.And(z3.ULT(acc, N), z3.UGE(e.free_total(i), N))
+    return fits, over, exts
+
+
+__all__ = ["policy_block", "policy_frames", "zone_lt"]

@@ -1,0 +1,144 @@
+"""The extent-level buddy policy (checker/encode_extent_policy.py) against the reference
+allocator (placement.buddy_block) on random free heaps."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import z3
+
+from checker import extents as ex
+from checker import placement as pl
+from checker.encode_extent import EXTENTS, ExtentEncoding
+from checker.encode_extent_policy import policy_block, policy_frames, zone_lt
+from checker.model import OpKind, Placement, Step
+from modelkit import PAGE, domain, model, ram
+
+
+def test_zone_lt_is_bit_length_order() -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        x, y = rng.randrange(1 << 12), rng.randrange(1 << 12)
+        got = z3.simplify(zone_lt(z3.BitVecVal(x, 16), z3.BitVecVal(y, 16)))
+        assert z3.is_true(got) == (x.bit_length() < y.bit_length()), (x, y)
+
+
+def _random_case(rng: random.Random) -> tuple[ExtentEncoding, list[list[tuple[int, int]]]]:
+    """A heap of one or two banks (frames somewhere in 0..4095) and up to 3 domains owning up
+    to EXTENTS disjoint extents each."""
+    banks = []
+    lo = rng.randrange(0, 1024)
+    for _ in range(rng.choice((1, 2))):
+        size = rng.randrange(8, 900)
+        banks.append((lo, size))
+        lo += size + rng.randrange(1, 300)
+    placement = rng.choice((Placement.TOP_DOWN, Placement.BOTTOM_UP))
+    doms = [domain(j, f"d{j}", 64 * PAGE) for j in range(3)]
+    mdl = model(doms, [Step(OpKind.CREATE, 0)], [],
+                ram=[ram(f"b{j}", s * PAGE, c * PAGE) for j, (s, c) in enumerate(banks)],
+                max_order=rng.randrange(2, 9), placement=placement)
+    enc = ExtentEncoding(mdl, set())
+    free = ex.normalize(enc.heap)
+    owned: list[list[tuple[int, int]]] = []
+    for _d in range(3):
+        mine: list[tuple[int, int]] = []
+        for _x in range(rng.randrange(0, EXTENTS + 1)):
+            if not free:
+                break
+            s, c = rng.choice(free)
+            a = rng.randrange(s, s + c)
+            n = rng.randrange(1, min(s + c - a, 40) + 1)
+            mine.append((a, n))
+            free = ex.difference(free, ex.single(a, n))
+        owned.append(mine)
+    return enc, owned
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_policy_block_is_the_reference_buddy_block(seed: int) -> None:
+    rng = random.Random(seed)
+    enc, owned = _random_case(rng)
+    free = ex.normalize(enc.heap)
+    for mine in owned:
+        for s, n in mine:
+            free = ex.difference(free, ex.single(s, n))
+    top_down = enc.model.hypervisor.placement is Placement.TOP_DOWN
+    M = enc.model.hypervisor.max_order
+    for order in sorted({0, 1, rng.randrange(0, M + 1), M, M + 1}):
+        if order > M:
+            continue
+        solver = z3.Solver()
+        for d, mine in enumerate(owned):
+            for x in range(EXTENTS):
+                s, n = mine[x] if x < len(mine) else (0, 0)
+                solver.add(enc.var(("os", d, x), 0) == s, enc.var(("ol", d, x), 0) == n)
+        exists, pinned, block = policy_block(enc, order, top_down, 0, ("t",))
+        want = pl.buddy_block(free, order, M, top_down)
+        solver.push()
+        solver.add(exists)
+        got = solver.check()
+        solver.pop()
+        assert (got == z3.sat) == (want is not None), (order, free)
+        if want is None:
+            continue
+        solver.add(exists, pinned)
+        assert solver.check() == z3.sat
+        val = solver.model().eval(block, model_completion=True).as_long()
+        assert val == want, (order, free, val, want)
+        solver.add(block != val)
+        assert solver.check() == z3.unsat, "the policy's block is not unique"
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_policy_frames_are_the_reference_buddy_frames(seed: int) -> None:
+    rng = random.Random(1000 + seed)
+    enc, owned = _random_case(rng)
+    free = ex.normalize(enc.heap)
+    for mine in owned:
+        for s, n in mine:
+            free = ex.difference(free, ex.single(s, n))
+    top_down = enc.model.hypervisor.placement is Placement.TOP_DOWN
+    M = enc.model.hypervisor.max_order
+    total = ex.count(free)
+    slots = rng.choice((2, 4, 6))
+    for n in sorted({1, 2, rng.randrange(1, total + 2), total, total + 1} - {0}):
+        solver = z3.Solver()
+        for d, mine in enumerate(owned):
+            for x in range(enc.nx[d]):
+                s, c = mine[x] if x < len(mine) else (0, 0)
+                solver.add(enc.var(("os", d, x), 0) == s, enc.var(("ol", d, x), 0) == c)
+        fits, over, exts = policy_frames(enc, n, top_down, 0, slots)
+        want = pl.buddy_frames(free, n, M, top_down)
+
+        def sat(x: z3.BoolRef) -> bool:
+            solver.push()
+            solver.add(x)
+            r = solver.check()
+            solver.pop()
+            assert r != z3.unknown
+            return r == z3.sat
+        order = sorted(ex.buddies(free, M), key=(lambda b: (-b[0].bit_length(), b[1], -b[0]))
+                       if top_down else (lambda b: (b[0].bit_length(), b[1], b[0])))
+        if want is None:  # fewer than n free frames
+            assert not sat(fits), (n, free)
+            assert not sat(over), (n, free)
+            continue
+        used, got = 0, 0  # how many buddies the reference consumes
+        for _s, bo in order:
+            if got >= n:
+                break
+            got += 1 << bo
+            used += 1
+        assert sat(fits) == (used <= slots), (n, used, slots)
+        assert sat(over) == (used > slots), (n, used, slots)
+        if used <= slots:
+            solver.add(fits)
+            assert solver.check() == z3.sat
+            mdl = solver.model()
+            val = ex.normalize((mdl.eval(s, model_completion=True).as_long(),
+                                mdl.eval(c, model_completion=True).as_long()) for s, c in exts)
+            assert val == want, (n, val, want)
+            solver.add(z3.Or([z3.Or(s != mdl.eval(s, model_completion=True),
+                                    c != mdl.eval(c, model_completion=True)) for s, c in exts]))
+            assert solver.check() == z3.unsat, "the policy's frames are not unique"
