@@ -4,6 +4,7 @@ the bottom strongly connected components without networkx, and the `--engine aut
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -117,7 +118,8 @@ def test_a_long_chain_needs_no_recursion() -> None:
 
 
 def _modules_after(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys\nprint(' '.join(sys.modules))"],
+    code += "\nimport sys\nprint(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code],
                          cwd=ROOT, capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     return set(out.stdout.split())
@@ -178,3 +180,23 @@ def test_auto_searches_on_without_the_budget_what_the_solver_cannot_decide(
     (r,) = report.results
     assert (r.engine, r.verdict.value, r.states) == ("explicit", "proved", 522)
     assert r.stats["engine_selected_by"] == "auto (the smt engine cannot decide it)"
+
+
+def test_the_fast_exit_keeps_the_exit_code_and_the_whole_output(tmp_path: Path) -> None:
+    """NOTE(fast-exit): `main` ends the process with os._exit after flushing."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    model = _frag(tmp_path, "tiny", "naive")
+    run = subprocess.run([sys.executable, "-m", "checker", "verify", model, "--format", "json",
+                          "--out", str(tmp_path / "cx"), "-q"],
+                         cwd=tmp_path, capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 1
+    data = json.loads(run.stdout)
+    assert [r["property"] for r in data["results"]] == [
+        "ipa_eq_pa", "domd_create_never_fails", "no_frame_shared"]
+    missing = str(tmp_path / "missing.m11")
+    run = subprocess.run([sys.executable, "-m", "checker", "check", missing],
+                         cwd=tmp_path, capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 2 and "cannot read" in run.stderr
+    run = subprocess.run([sys.executable, "-m", "checker", "verify", "--no-such-option", "x"],
+                         cwd=tmp_path, capture_output=True, text=True, env=env, check=False)
+    assert run.returncode == 2 and "No such option" in run.stderr
