@@ -97,16 +97,19 @@ class BranchChecks:
         the candidates a branch may change (one each when it fails), candidates in `alone`
         always one by one. A model drops every candidate it falsifies; a round with no drop
         leaves an inductive conjunction. A query past `rlimit` drops its candidate too (never
-        assumed unproved). None when the budget ran out, or when the queries used more than
-        `spend` resource units in all (then no lemma is used).
+        assumed unproved). None when the budget ran out, or, with a `spend`, when the queries used
+        more than `spend` resource units or took more than three rounds' worth of queries
+        (then no lemma is used).
         """
         keep = {j for j in ids if self.initially(j)}
         limit = None if spend is None else self.budget.rlimit_used + spend
+        asked = None if spend is None else self.budget.queries + 3 * len(self._subs)
         changed = True
         while changed:
             changed = False
             for b in range(len(self._subs)):
-                if limit is not None and self.budget.rlimit_used > limit:
+                if limit is not None and (self.budget.rlimit_used > limit or
+                                          asked is not None and self.budget.queries > asked):
                     return None
                 def nxt(x: int, b: int = b) -> z3.BoolRef:
                     return self.nxt(b, x)
