@@ -7,6 +7,7 @@ diagnostic and its exit code (see the exit-code table in README.md).
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from collections.abc import Callable
@@ -210,4 +211,24 @@ def review(
 
 
 def main() -> None:
-    cli(prog_name="checker")
+    """The console entry point. NOTE(fast-exit): once a command has finished, the interpreter's
+    teardown (freeing every module and object one by one: ~0.05 s after a search or a solver
+    run) buys nothing, so the exit handlers run, the standard streams are flushed and the
+    process ends with `os._exit`. Files are written atomically and closed before this point."""
+    try:
+        cli(prog_name="checker")
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: exit as Python does when flushing fails
+            code = code or 120
+    os._exit(code)

@@ -65,20 +65,33 @@ def _smt() -> Callable[..., PropertyResult] | None:
     return None
 
 
-# NOTE(auto-budget): under `--engine auto`, when the symbolic engine can decide every selected
-# property and the user set no state bound, the explicit search gets at most this many seconds;
-# what it leaves undecided goes to the symbolic engine. Small spaces finish well within it (and
-# BFS gives exact state counts); spaces too large to enumerate are decided by BMC/induction.
+# NOTE(auto-budget): under `--engine auto`, unless the user bounds the search (`--max-states`)
+# or exports its graph, the explicit search runs first with a budget of AUTO_EXPLICIT_STATES
+# distinct states (and at most AUTO_EXPLICIT_SECONDS seconds); a property it leaves undecided
+# goes to the symbolic engine when that engine supports it, and otherwise is searched again by
+# the explicit engine without the budget. Small spaces finish within the budget (exact BFS
+# state counts, shortest traces) and shallow violations of large ones are found in it; a space
+# too large to enumerate costs only the budget (0.02-0.05 s on frag-balloon, against ~0.15 s
+# for 2,000 states on huge) before BMC/induction decide it. The shipped models have at most
+# ~500 states, or more than 30,000. The state budget makes the choice, the verdicts and the
+# counterexample files independent of machine speed; only a model whose first
+# AUTO_EXPLICIT_STATES states take longer than AUTO_EXPLICIT_SECONDS to expand (none of the
+# shipped models or benchmarks: they take at most ~0.05 s) hands over on time instead, and
+# then which engine decides depends on the machine. The budgeted search runs over the reference
+# store: compiling the packed form (checker/packed.py) costs up to ~0.15 s before the first
+# state, more than 1,000 reference states take. The symbolic engine (and Z3) is imported only
+# when some property is left undecided.
+AUTO_EXPLICIT_STATES = 1000
 AUTO_EXPLICIT_SECONDS = 0.5
 
 
-def _smt_supports(model: Model, props: Sequence[Property]) -> bool:
+def _smt_supports(model: Model, prop: Property) -> bool:
     try:
         mod = importlib.import_module("checker.smt")
     except ModuleNotFoundError:
         return False
     fn = getattr(mod, "supports", None)
-    return callable(fn) and all(fn(model, p) is True for p in props)
+    return callable(fn) and fn(model, prop) is True
 
 
 def select_properties(model: Model, names: Sequence[str] | None) -> list[Property]:
@@ -176,6 +189,23 @@ def _disagree(a: PropertyResult, b: PropertyResult) -> str | None:
     return None
 
 
+def _auto_handover(
+    model: Model, props: Sequence[Property], results: dict[str, PropertyResult],
+    budget_hit: bool, stopped_by: str | None,
+) -> tuple[Callable[..., PropertyResult] | None, str]:
+    """The symbolic engine when `--engine auto` leaves a property undecided (None when none is
+    left or there is no such engine), and the words that say why it was chosen."""
+    if all(results[p.name].verdict is not Verdict.UNDECIDED for p in props):
+        return None, ""
+    if not budget_hit:
+        why = ""
+    elif stopped_by == "max_states":
+        why = f" after {AUTO_EXPLICIT_STATES} states"
+    else:
+        why = f" after {AUTO_EXPLICIT_SECONDS:g} s"
+    return _smt(), why
+
+
 _RANK = {Verdict.PROVED: 0, Verdict.VIOLATED: 1, Verdict.HOLDS: 2, Verdict.UNDECIDED: 3}
 
 
@@ -205,25 +235,31 @@ def run_verify(
     model = model if model is not None else _load(path)
     props = select_properties(model, properties)
     sha = itf.sha256_file(path)
-    smt = _smt()
-    if engine == "smt" and smt is None:
-        raise _fail("engine smt not yet available", "use --engine explicit")
-    if engine == "both" and smt is None:
-        raise _fail("engine both needs the smt engine, which is not yet available")
+    smt: Callable[..., PropertyResult] | None = None
+    why = ""
+    if engine in ("smt", "both"):
+        smt = _smt()
+        if engine == "smt" and smt is None:
+            raise _fail("engine smt not yet available", "use --engine explicit")
+        if engine == "both" and smt is None:
+            raise _fail("engine both needs the smt engine, which is not yet available")
 
     results: dict[str, PropertyResult] = {}
     actions: dict[str, list[Any]] = {}
     sem: SemanticsLike | None = None
+    budgeted = engine == "auto" and max_states is None and graph is None
     if engine in ("auto", "explicit", "both") or graph is not None:
         factory = semantics if semantics is not None else _semantics_factory()
         sem = factory(model, placement=placement, symmetry=symmetry)
-        exp_timeout = timeout
-        if (engine == "auto" and smt is not None and max_states is None and graph is None
-                and _smt_supports(model, props)):
-            exp_timeout = min(timeout, AUTO_EXPLICIT_SECONDS) if timeout else AUTO_EXPLICIT_SECONDS
-        exp: Exploration = explore(sem, props, depth=depth, max_states=max_states,
+        exp_timeout, exp_states = timeout, max_states
+        if budgeted:
+            exp_states = AUTO_EXPLICIT_STATES
+            exp_timeout = (AUTO_EXPLICIT_SECONDS if timeout is None
+                           else min(timeout, AUTO_EXPLICIT_SECONDS))
+        exp: Exploration = explore(sem, props, depth=depth, max_states=exp_states,
                                    timeout=exp_timeout, symmetry=symmetry, progress=progress,
-                                   graph=True if graph is not None else None)
+                                   graph=True if graph is not None else None,
+                                   packed=False if budgeted else None)
         if graph is not None:
             assert exp.graph is not None
             try:
@@ -236,19 +272,33 @@ def run_verify(
                     r.stats["engine_selected_by"] = "auto"
                 results[r.property] = r
             actions.update(exp.actions)
-    if engine in ("smt", "both") or (engine == "auto" and smt is not None):
-        assert smt is not None
+        if engine == "auto":
+            budget_hit = budgeted and (exp.stopped_by == "max_states" or (
+                exp.stopped_by == "timeout" and (timeout is None
+                                                 or timeout > AUTO_EXPLICIT_SECONDS)))
+            smt, why = _auto_handover(model, props, results, budget_hit, exp.stopped_by)
+            rest = [p for p in props if results[p.name].verdict is Verdict.UNDECIDED
+                    and (smt is None or not _smt_supports(model, p))]
+            if budget_hit and rest:
+                again = explore(sem, rest, depth=depth, max_states=None, timeout=timeout,
+                                symmetry=symmetry, progress=progress)
+                for r in again.results:
+                    r.stats["engine_selected_by"] = "auto (the smt engine cannot decide it)"
+                    results[r.property] = r
+                actions.update(again.actions)
+    if smt is not None:
         for p in props:
             prior = results.get(p.name)
-            if engine == "auto" and prior is not None and prior.verdict is not Verdict.UNDECIDED:
+            if engine == "auto" and (prior is None or prior.verdict is not Verdict.UNDECIDED
+                                     or not _smt_supports(model, p)):
                 continue
             r = smt(model, p, depth=depth, timeout=timeout)
             if engine == "auto":
-                r.stats["engine_selected_by"] = "auto (explicit was undecided)"
+                r.stats["engine_selected_by"] = f"auto (explicit was undecided{why})"
             if engine == "both" and prior is not None:
-                why = _disagree(prior, r)
-                if why is not None:
-                    raise _fail(f"engines disagree on {p.name}: {why}",
+                why_not = _disagree(prior, r)
+                if why_not is not None:
+                    raise _fail(f"engines disagree on {p.name}: {why_not}",
                                 "this is a bug in the checker; please keep the model",
                                 code=Exit.INTERNAL)
                 if _RANK[r.verdict] < _RANK[prior.verdict] and r.verdict is not Verdict.VIOLATED:

@@ -11,8 +11,9 @@ parent's index and the position of the transition in the parent's successor orde
 is not stored: a trace is rebuilt by re-enumerating the successors of each state on the path,
 which costs one expansion per step. A `networkx.DiGraph` is built only for spaces of at most
 `GRAPH_LIMIT` states (networkx costs a few hundred bytes to kilobytes per node) or when an
-export asks for it; it is used for the "can get stuck" analysis (bottom strongly connected
-components) and for `--graph` (checker/stategraph.py).
+export asks for it, and only when `Exploration.graph` is read (`--graph`, checker/stategraph.py);
+the "can get stuck" analysis (bottom strongly connected components) works on the recorded edge
+arrays without networkx (NOTE(lazy-networkx) in stategraph.py).
 
 NOTE(search-gc) (checker/explore_gc.py): both searches, reference and packed, run with the
 cyclic garbage collector off; it is restored when `explore` returns or raises.
@@ -34,9 +35,7 @@ import time
 from array import array
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from checker import stategraph
 from checker.diagnostics import CheckerError, Diagnostic, Exit
@@ -44,6 +43,9 @@ from checker.explore_gc import no_gc
 from checker.model import Model, Op, Property
 from checker.results import PropertyResult, Scope, Trace, TraceStep, Verdict
 from checker.stategraph import finished_fn, to_dot, write_graph
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = [  # to_dot and write_graph live in checker/stategraph.py; importable from here too
     "GRAPH_LIMIT", "Exploration", "Progress", "ProgressFn", "SemanticsLike", "action_choices",
@@ -106,10 +108,20 @@ class Exploration:
     seconds: float
     stopped_by: str | None  # "depth" | "max_states" | "timeout" | "violated" | None (exhausted)
     fired: frozenset[int]
-    graph: nx.DiGraph | None = None
+    graph_builder: Callable[[], nx.DiGraph] | None = field(default=None, repr=False)
     stuck: list[str] = field(default_factory=list)
     actions: dict[str, list[Any]] = field(default_factory=dict)  # property -> action JSONs
     store: str = "reference"  # "packed": the search ran over checker/packed.py states
+    _graph: nx.DiGraph | None = field(default=None, init=False, repr=False)
+
+    @property
+    def graph(self) -> nx.DiGraph | None:
+        """The networkx state graph (built on first use, NOTE(lazy-networkx) in
+        stategraph.py), or None when the search did not record one."""
+        if self._graph is None and self.graph_builder is not None:
+            self._graph = self.graph_builder()
+            self.graph_builder = None
+        return self._graph
 
 
 def _peak_memory_mb() -> float:
@@ -321,11 +333,16 @@ def _finish(
     if graph is None and n_states > GRAPH_LIMIT:
         record = False
     exhausted = stopped_by is None
-    nxgraph: nx.DiGraph | None = None
+    builder: Callable[[], nx.DiGraph] | None = None
     if graph is None and len(found) == len(properties):
         record = False  # every property is violated: no verdict for the graph to qualify
     if record:
-        nxgraph = stategraph.build_graph(n_states, edges_src, edges_dst, edges_op, sem, graph is True)
+        labelled = graph is True
+
+        def make_graph() -> nx.DiGraph:
+            return stategraph.build_graph(n_states, edges_src, edges_dst, edges_op, sem, labelled)
+
+        builder = make_graph
 
     reduced = n_states
     stats: dict[str, Any] = {
@@ -391,14 +408,14 @@ def _finish(
             )
         )
     # a state whose expansion was cut short lacks edges: traps only in a complete graph
-    complete = nxgraph is not None and exhausted
-    traps = stategraph.traps(nxgraph, edges_src, edges_dst, edges_op) if complete else []
+    complete = builder is not None and exhausted
+    traps = stategraph.traps(n_states, edges_src, edges_dst, edges_op) if complete else []
     stuck = stategraph.stuck(sem, deadlocks, steps_of, traps)
     for r in results:
         if r.verdict is not Verdict.VIOLATED:
             r.warnings.extend(stuck)
     return Exploration(
-        results, n_states, transitions, d, seconds, stopped_by, frozenset(fired), nxgraph, stuck,
+        results, n_states, transitions, d, seconds, stopped_by, frozenset(fired), builder, stuck,
         actions, store,
     )
 

@@ -7,11 +7,16 @@ back; they are not part of the tree.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import sys
+import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
@@ -34,19 +39,92 @@ _NUMBER = re.compile(
 )
 
 
+# NOTE(parser-cache): building the LALR tables from spec/memory11.lark takes ~0.1 s, most of a
+# `checker check`. The built parser is saved (`Lark.save`) to a per-user cache directory
+# (`$XDG_CACHE_HOME/memory11`, else `~/.cache/memory11`), in a file named by the sha256 of the
+# grammar text, the parser options and the lark and Python versions, written to a temporary
+# file and moved into place (`os.replace`), so a reader sees no file or a whole one. The
+# grammar file stays the one source of the syntax: a changed grammar is a new key. A cache that
+# cannot be read, loaded or written is ignored and the parser is built as before; the loaded
+# parser is the saved one, so errors and trees are the same either way.
+_OPTIONS: dict[str, Any] = {
+    "parser": "lalr",
+    "lexer": "contextual",
+    "propagate_positions": True,
+    "maybe_placeholders": False,
+}
+_CACHE_FORMAT = "1"
+
+
+def parser_cache_dir() -> Path | None:
+    """Where built parsers are kept, or None when there is no home to put them in."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if base and os.path.isabs(base):
+        return Path(base) / "memory11"
+    try:
+        return Path.home() / ".cache" / "memory11"
+    except (RuntimeError, KeyError, OSError):
+        return None
+
+
+def _cache_file(grammar: str) -> Path | None:
+    directory = parser_cache_dir()
+    if directory is None:
+        return None
+    key = "\n".join([_CACHE_FORMAT, lark.__version__, repr(sys.version_info[:2]),
+                     repr(sorted(_OPTIONS.items())), grammar])
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    return directory / f"parser-{digest}.lark.pickle"
+
+
+def _load_cached(path: Path, callbacks: dict[str, Any]) -> Lark | None:
+    try:
+        with path.open("rb") as fh:
+            inst: Lark = Lark.__new__(Lark)
+            return inst._load(fh, lexer_callbacks=callbacks)
+    except Exception:  # noqa: BLE001 (a missing, partial or foreign file: build instead)
+        return None
+
+
+def _save_cached(path: Path, built: Lark) -> None:
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            built.save(fh, exclude_options=("lexer_callbacks",))
+        os.replace(tmp, path)
+        tmp = None
+    except Exception:  # noqa: BLE001, S110 (read-only, full disk: the next run builds again)
+        pass
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _build(callbacks: dict[str, Any]) -> Lark:
+    grammar = GRAMMAR_PATH.read_text(encoding="utf-8")
+    path = _cache_file(grammar)
+    if path is not None:
+        cached = _load_cached(path, callbacks)
+        if cached is not None:
+            return cached
+    built = Lark(grammar, lexer_callbacks=callbacks, **_OPTIONS)
+    if path is not None:
+        _save_cached(path, built)
+    return built
+
+
 class _Parser:
-    """One lazily built LALR parser per process; comments go to `self.comments`."""
+    """One lazily built LALR parser per process (NOTE(parser-cache)); comments go to
+    `self.comments`."""
 
     def __init__(self) -> None:
         self.comments: list[Token] = []
-        self.lark = Lark(
-            GRAMMAR_PATH.read_text(encoding="utf-8"),
-            parser="lalr",
-            lexer="contextual",
-            propagate_positions=True,
-            maybe_placeholders=False,
-            lexer_callbacks={"COMMENT": self.comments.append},
-        )
+        self.lark = _build({"COMMENT": self.comments.append})
 
     def terminal_text(self, name: str) -> str:
         """How to show terminal `name` to a user: `ram`, `}`, a name, a number..."""

@@ -64,6 +64,7 @@ def make_solver(budget: Budget) -> z3.Solver:
     """The one solver factory (NOTE(solver-factory))."""
     z3.set_param("smt.random_seed", SEED)
     z3.set_param("sat.random_seed", SEED)
+    z3.set_param("sat.cardinality.solver", False)  # NOTE(cardinality-clauses)
     s = z3.SolverFor("QF_FD")
     s.set("random_seed", SEED)
     s.set("rlimit", budget.rlimit)
@@ -160,16 +161,17 @@ from typing import Any
 
 from checker import model as m
 from checker.diagnostics import CheckerError, Diagnostic, Exit, Note
-from checker.encode import Step, model_bool
+from checker.encode import Step, and_, model_bool
 from checker.encode_extent import ExtentEncoding
 from checker.encode_extent import supported as extent_supported
 from checker.encode_page import MAX_FRAMES, MAX_MAP_VARS, PageEncoding, page_level_size
 from checker.encode_props import observed_failures, supported
-from checker.encode_unroll import Encoding, Subst, Unrolling, holds
+from checker.encode_unroll import Encoding, Unrolling, holds
 from checker.results import PropertyResult, Scope, Trace, Verdict
 
 LEMMA_DEPTH = 3  # compute lemmas once BMC has shown no violation shorter than this
-HOUDINI_RLIMIT = 3_000_000  # per candidate query (~1 s): past it the candidate is dropped
+EARLY_ROUNDS = 1  # lemma rounds of the early step case (NOTE(early-induction))
+EARLY_SPEND = 700_000  # rlimit of the early step case's Houdini run, past it: no lemmas
 EXTENT_WARNING = (
     "only behaviours in which each domain holds at most 4 extents of frames and 4 p2m runs, "
     "and multi-page requests take contiguous runs, were covered (docs/smt.md, "
@@ -177,89 +179,6 @@ EXTENT_WARNING = (
     "violation is not a proof")
 DEFAULT_TIMEOUT = 300.0  # seconds per property when the caller sets none
 MAX_DEPTH = 10_000  # unrolling bound when the caller sets none (the budget usually stops first)
-
-
-def _houdini(enc: Encoding, run: Unrolling, budget: Budget,
-             stage: int) -> list[z3.BoolRef] | None:
-    """The largest subset of the candidates that holds initially and is preserved by T.
-
-    Candidates are first evaluated on the (concrete) initial state. Then, in rounds, each
-    remaining candidate c is checked against each branch b of the transition relation on its
-    own: (kept candidates at s_0) and guard_b(s_0) and not c(writes_b(s_0)). The next state is
-    substituted functionally (NOTE(houdini-branches)): a variable the branch does not write is
-    the very same variable at s_0, so a candidate over untouched variables is preserved by
-    syntax and needs no query, and a cardinality bound over untouched frames is refuted by
-    propagation, where with fresh next-state variables and frame equalities the SAT solver
-    would face a pigeonhole problem. A model drops c and every other candidate it falsifies;
-    a round with no drop leaves an inductive conjunction. A query past `HOUDINI_RLIMIT` drops
-    its candidate too (never assumed unproved). Returns the kept lemmas over state 0, or None
-    when the budget ran out (then no lemma is used).
-    """
-    init = enc.initial_values(0)
-    cands = [(st, c) for st in range(1, stage + 1) for c in enc.lemma_candidates(0, st)]
-    cands = [(st, c) for st, c in cands if z3.is_true(z3.simplify(z3.substitute(c, *init)))]
-    c0 = [c for _st, c in cands]
-    alone = {j for j, (st, _c) in enumerate(cands) if st > 1}  # checked one by one
-    c1 = [run.at(c, 1) for c in c0]
-    keep = set(range(len(c0)))
-    acts = [z3.Bool(f"houdini.{stage}.{j}") for j in range(len(c0))]
-    t = enc.table
-    per_branch: list[tuple[z3.Solver, list[z3.BoolRef]]] = []
-    for br in run.branches:
-        sub = Subst([(t.get(key, 1, srt), br.writes.get(key, t.get(key, 0, srt)))
-                      for key, srt in run.state])
-        nxt = [sub(c) for c in c1]
-        solver = make_solver(budget)
-        solver.add(br.guard)
-        solver.add([z3.Implies(acts[j], c0[j]) for j in range(len(c0))])
-        per_branch.append((solver, nxt))
-    changed = True
-    while changed:
-        changed = False
-        for solver, nxt in per_branch:
-            # one query for all the candidates the branch touches; one each when it fails
-            todo = [j for j in sorted(keep) if not nxt[j].eq(c0[j]) and j not in alone]
-            hard = [j for j in sorted(keep) if not nxt[j].eq(c0[j]) and j in alone]
-            for j in hard:
-                if j not in keep:
-                    continue
-                a = check(solver, budget, *[acts[x] for x in sorted(keep)], z3.Not(nxt[j]),
-                          rlimit=HOUDINI_RLIMIT)
-                if a.outcome is Outcome.UNSAT:
-                    continue
-                if a.outcome is Outcome.UNKNOWN and budget.expired():
-                    return None
-                keep -= ({x for x in keep if not model_bool(solver.model(), nxt[x])}
-                         if a.outcome is Outcome.SAT else {j})
-                changed = True
-            if not todo:
-                continue
-            a = check(solver, budget, *[acts[x] for x in sorted(keep)],
-                      z3.Not(z3.And([nxt[j] for j in todo])), rlimit=HOUDINI_RLIMIT)
-            if a.outcome is Outcome.UNSAT:
-                continue
-            if a.outcome is Outcome.SAT:
-                mdl = solver.model()
-                keep -= {x for x in keep if not model_bool(mdl, nxt[x])}
-                changed = True
-                continue
-            if budget.expired():
-                return None
-            for j in todo:
-                if j not in keep or nxt[j].eq(c0[j]):
-                    continue
-                a = check(solver, budget, *[acts[x] for x in sorted(keep)], z3.Not(nxt[j]),
-                          rlimit=HOUDINI_RLIMIT)
-                if a.outcome is Outcome.UNKNOWN:
-                    if budget.expired():
-                        return None
-                    keep.discard(j)
-                    changed = True
-                elif a.outcome is Outcome.SAT:
-                    mdl = solver.model()
-                    keep -= {x for x in keep if not model_bool(mdl, nxt[x])}
-                    changed = True
-    return [c0[j] for j in sorted(keep)]
 
 
 ENCODED_OPS = (m.OpKind.CREATE, m.OpKind.DESTROY, m.OpKind.BALLOON_OUT, m.OpKind.BALLOON_IN)
@@ -448,10 +367,13 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
     (unsat at every smaller depth has been shown, so a model is a shortest trace); the step
     query asks for k + 1 steps along distinct states where the property holds k + 1 times and
     then fails (unsat: proved by (k+1)-induction). BMC alone runs first up to LEMMA_DEPTH, so
-    short counterexamples cost no induction query; inductive structural lemmas (`_houdini`)
-    are computed the first time a step query is satisfiable, then assumed at every state of
-    the step query.
+    short counterexamples cost no induction query, but for the early 1-induction step case
+    right after the base case at depth 0 (NOTE(early-induction)). Inductive structural lemmas
+    (`BranchChecks.houdini`, NOTE(houdini-branches) in smt_branches.py) are computed the first
+    time a step query is satisfiable, then assumed at every state of the step query.
     """
+    from checker.smt_branches import BranchChecks  # it imports the solver factory above
+
     placement = enc.placement
     extent = isinstance(enc, ExtentEncoding)
     frames = enc.heap_total if isinstance(enc, ExtentEncoding) else len(enc.frames)
@@ -472,6 +394,10 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
 
     base, step = make_solver(budget), make_solver(budget)
     base.add(enc.init(0))
+    checks = BranchChecks(enc, run, budget)
+    cand_ids: list[int] = []  # lemma candidates of the stages so far
+    alone: set[int] = set()  # candidates Houdini checks one by one
+    lemma_ids: list[int] = []
     lemma0: z3.BoolRef | None = None
     stage = 0  # lemma stages computed so far (see PageEncoding.lemma_candidates)
     induction_unknown = ""
@@ -517,46 +443,106 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         based = k
         return None
 
-    # BMC alone up to LEMMA_DEPTH: short counterexamples cost no induction query
-    for j in range(min(LEMMA_DEPTH, bound) + 1):
-        got = base_query(j)
-        if got is not None:
-            return got
-    while True:
-        if k > based:
-            got = base_query(k)
-            if got is not None:
-                return got
-        # step case with k + 1 transitions over a simple path
+    def add_step(k: int) -> None:
+        """The step case with k + 1 transitions over a simple path (without its goal)."""
         step.add(P(k))
         step.add(run.transition(k))
         step.add([run.distinct(j, k + 1) for j in range(k + 1)])
         if lemma0 is not None:
             step.add(run.at(lemma0, k + 1))
+
+    asked = [0]  # step queries so far: each goal needs a fresh activation literal
+
+    cti: list[z3.ModelRef] = []  # the model of the last satisfiable step query
+
+    def step_query(k: int) -> Answer:
+        asked[0] += 1
+        with goal(step, z3.Not(P(k + 1)), f"goal.step.{k}.{asked[0]}") as act:
+            a = check(step, budget, act)
+            cti[:] = [step.model()] if a.outcome is Outcome.SAT else []
+            return a
+
+    def proved(k: int, solver: z3.Solver | None) -> PropertyResult:
+        if solver is not None:
+            stats.update(solver_stats(solver))
+        stats["k"] = k
+        if bounded:
+            return _result(prop, Verdict.HOLDS, f"k-induction(k={k})",
+                           Scope(None, False, placement), budget, stats,
+                           warnings=list(warnings))
+        return _result(prop, Verdict.PROVED, f"k-induction(k={k})",
+                       Scope(None, True, placement), budget, stats)
+
+    stage1 = checks.add(enc.lemma_candidates(0, 1))
+
+    def use_lemmas(ids: list[int], k: int, t0: float, spend: int | None = None) -> None:
+        """Assume the inductive subset Houdini keeps of `ids` in the step query."""
+        nonlocal lemma_ids, lemma0
+        kept = checks.houdini(ids, alone, spend=spend)
+        lemma_ids = kept or []
+        lemma0 = and_([checks.formulas[j] for j in lemma_ids])
+        stats["lemmas"] = len(lemma_ids)
+        stats["lemma_seconds"] = round(stats.get("lemma_seconds", 0) +
+                                       time.perf_counter() - t0, 3)
+        step.add([run.at(lemma0, i) for i in range(k + 2)])
+
+    def strengthen(k: int) -> None:
+        """The next stage of lemmas (Houdini), assumed from then on in the step query."""
+        nonlocal stage
+        stage += 1
+        t0 = time.perf_counter()
+        new = stage1 if stage == 1 else checks.add(enc.lemma_candidates(0, stage))
+        cand_ids.extend(new)
+        if stage > 1:
+            alone.update(new)
+        stats["lemma_stage"] = stage
+        use_lemmas(cand_ids, k, t0)
+
+    # NOTE(early-induction): BMC alone up to LEMMA_DEPTH, so that short counterexamples cost
+    # no induction query, but for the 1-induction step case right after the base case at
+    # depth 0: without lemmas, then (at most EARLY_ROUNDS times) with the inductive subset of
+    # the stage-1 candidates its models' first states break (those states are unreachable;
+    # few candidates make a cheap Houdini run). Many properties are proved there, before any
+    # deeper BMC query; the others go on as before.
+    early: Answer | None = None
+    for j in range(min(LEMMA_DEPTH, bound) + 1):
+        got = base_query(j)
+        if got is not None:
+            return got
+        if j == 0 and bound > 0:
+            add_step(0)
+            early = step_query(0)
+            chosen: set[int] = set()
+            for _round in range(EARLY_ROUNDS):
+                if early.outcome is not Outcome.SAT:
+                    break
+                broken = {c for c in stage1
+                          if c not in chosen and not model_bool(cti[0], checks.formulas[c])}
+                if not broken:
+                    break
+                chosen |= broken
+                use_lemmas(sorted(chosen), 0, time.perf_counter(), EARLY_SPEND)
+                early = step_query(0)
+            if early.outcome is Outcome.UNSAT:
+                return proved(1, step)
+    while True:
+        if k > based:
+            got = base_query(k)
+            if got is not None:
+                return got
+        if k > 0 or early is None:
+            add_step(k)
         while True:
-            with goal(step, z3.Not(P(k + 1)), f"goal.step.{k}.{stage}") as act:
-                a = check(step, budget, act)
+            if early is not None:
+                a, early = early, None  # the step case without lemmas, already asked
+            else:
+                a = step_query(k)
             if a.outcome is Outcome.SAT and stage < 2:
-                stage += 1
-                t0 = time.perf_counter()
-                kept = _houdini(enc, run, budget, stage)
-                lemma0 = z3.And(kept) if kept else z3.BoolVal(True)
-                stats["lemmas"] = len(kept or [])
-                stats["lemma_stage"] = stage
-                stats["lemma_seconds"] = round(stats.get("lemma_seconds", 0) +
-                                               time.perf_counter() - t0, 3)
-                step.add([run.at(lemma0, i) for i in range(k + 2)])
+                strengthen(k)
                 continue
             break
         if a.outcome is Outcome.UNSAT:
-            stats.update(solver_stats(step))
-            stats["k"] = k + 1
-            if bounded:
-                return _result(prop, Verdict.HOLDS, f"k-induction(k={k + 1})",
-                               Scope(None, False, placement), budget, stats,
-                               warnings=list(warnings))
-            return _result(prop, Verdict.PROVED, f"k-induction(k={k + 1})",
-                           Scope(None, True, placement), budget, stats)
+            return proved(k + 1, step)
         if a.outcome is Outcome.UNKNOWN:
             induction_unknown = a.reason
         if k >= bound:

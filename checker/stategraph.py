@@ -6,6 +6,12 @@ here once the search is over (NOTE(compact-store) in explore.py): `build_graph` 
 graph, `traps` finds the bottom strongly connected components a run can enter and never
 leave, `stuck` words both those and the dead ends (states with no successor while the
 scenario still has a fixed step to take) as warnings, `write_graph` exports GraphML or DOT.
+
+NOTE(lazy-networkx): networkx takes ~0.1 s to import, a fifth of a whole `checker verify`
+start-up. Only `build_graph` and `write_graph` import it; the traps (bottom strongly connected
+components) are computed from the edge arrays directly (`components`, Tarjan's algorithm
+without recursion), and `explore` builds the networkx graph only when `Exploration.graph` is
+first read.
 """
 
 from __future__ import annotations
@@ -14,11 +20,11 @@ from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-import networkx as nx
-
 from checker.model import Model, Step
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from checker.explore import SemanticsLike
 
 STUCK_EXAMPLES = 3
@@ -55,6 +61,8 @@ def build_graph(
 ) -> nx.DiGraph:
     """Nodes are state indices (0 = initial); one edge per pair of states. `labelled` adds the
     operation of the first transition between the two as edge attribute `op` (for export)."""
+    import networkx as nx
+
     g = nx.DiGraph()
     g.add_nodes_from(range(n))
     if not labelled:
@@ -68,28 +76,84 @@ def build_graph(
     return g
 
 
+def components(n: int, src: array[int], dst: array[int]) -> list[int]:
+    """The strongly connected component of each of the `n` states (ids in the order Tarjan's
+    algorithm closes them: a component's successors close before it)."""
+    adj: list[list[int]] = [[] for _ in range(n)]
+    for s, t in zip(src, dst):
+        adj[s].append(t)
+    index = [-1] * n
+    low = [0] * n
+    comp = [-1] * n
+    on_stack = [False] * n
+    stack: list[int] = []
+    counter = 0
+    ncomp = 0
+    for root in range(n):
+        if index[root] != -1:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        work = [(root, 0)]
+        while work:
+            v, i = work[-1]
+            succ = adj[v]
+            if i < len(succ):
+                work[-1] = (v, i + 1)
+                w = succ[i]
+                if index[w] == -1:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    work.append((w, 0))
+                elif on_stack[w] and index[w] < low[v]:
+                    low[v] = index[w]
+                continue
+            work.pop()
+            if work:
+                u = work[-1][0]
+                low[u] = min(low[u], low[v])
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    on_stack[w] = False
+                    comp[w] = ncomp
+                    if w == v:
+                        break
+                ncomp += 1
+    return comp
+
+
 def traps(
-    g: nx.DiGraph, src: array[int], dst: array[int], ops: array[int]
+    n: int, src: array[int], dst: array[int], ops: array[int]
 ) -> list[tuple[list[int], set[int]]]:
     """Bottom strongly connected components of more than one state (sets the run can enter
     and never leave), each with the operations that fire somewhere but never inside it."""
-    cond = nx.condensation(g)
-    mapping: dict[int, int] = cond.graph["mapping"]
-    bottom = {c for c in cond.nodes
-              if cond.out_degree(c) == 0 and len(cond.nodes[c]["members"]) > 1}
+    comp = components(n, src, dst)
+    members: dict[int, list[int]] = {}
+    for v, c in enumerate(comp):
+        members.setdefault(c, []).append(v)
+    bottom = {c for c, ms in members.items() if len(ms) > 1}
+    for s, t in zip(src, dst):
+        c = comp[s]
+        if c != comp[t]:
+            bottom.discard(c)
     if not bottom:
         return []
     inside: dict[int, set[int]] = {c: set() for c in bottom}
     for s, t, o in zip(src, dst, ops):
-        c = mapping[s]
-        if c in bottom and mapping[t] == c:
+        c = comp[s]
+        if c in bottom and comp[t] == c:
             inside[c].add(o)
     everywhere = set(ops)
     out = []
-    for c in sorted(bottom, key=lambda c: min(cond.nodes[c]["members"])):
+    for c in sorted(bottom, key=lambda c: members[c][0]):
         lost = everywhere - inside[c]
         if lost:
-            out.append((sorted(cond.nodes[c]["members"]), lost))
+            out.append((members[c], lost))
     return out
 
 
@@ -155,6 +219,8 @@ def to_dot(g: nx.DiGraph, name: str) -> str:
 
 def write_graph(g: nx.DiGraph, path: str, name: str) -> None:
     """GraphML (`.graphml`) or DOT (`.dot`, `.gv`), written atomically."""
+    import networkx as nx
+
     from checker.itf import write_atomic
 
     if path.lower().endswith(".graphml"):

@@ -7,13 +7,13 @@ import random
 
 import pytest
 import z3
+from modelkit import PAGE, domain, model, ram
 
 from checker import extents as ex
 from checker import placement as pl
 from checker.encode_extent import EXTENTS, ExtentEncoding
 from checker.encode_extent_policy import policy_block, policy_frames, zone_lt
 from checker.model import OpKind, Placement, Step
-from modelkit import PAGE, domain, model, ram
 
 
 def test_zone_lt_is_bit_length_order() -> None:
@@ -111,7 +111,7 @@ def test_policy_frames_are_the_reference_buddy_frames(seed: int) -> None:
         fits, over, exts = policy_frames(enc, n, top_down, 0, slots)
         want = pl.buddy_frames(free, n, M, top_down)
 
-        def sat(x: z3.BoolRef) -> bool:
+        def sat(x: z3.BoolRef, solver: z3.Solver = solver) -> bool:
             solver.push()
             solver.add(x)
             r = solver.check()

@@ -14,16 +14,18 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
+from lark import Lark
 
 from checker.cmd_lang import show_text
 from checker.diagnostics import CheckerError
 from checker.fmt import format_text
-from checker.parse import parse_text, parser
+from checker.parse import _OPTIONS, GRAMMAR_PATH, parse_text
 from checker.resolve import load_model
 from checker.source import decode
 from tests.conftest import BASE_MODEL
 
-LARK = parser().lark
+# from_lark needs the unanalysed grammar, which the cached parser (NOTE(parser-cache)) drops.
+LARK = Lark(GRAMMAR_PATH.read_text(encoding="utf-8"), **_OPTIONS)
 KEYWORDS = {
     t.pattern.value
     for t in LARK.terminals
