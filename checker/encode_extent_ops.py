@@ -100,13 +100,14 @@ def _cut(k: int, lab: str, guard: z3.BoolRef) -> list[Branch]:
     return [Branch(k, lab, "cut", guard, {("cut",): z3.BoolVal(True)})]
 
 
-def _frame_pick(e: ExtentEncoding, x: Any, i: int, tag: str) -> tuple[z3.BoolRef, z3.BoolRef]:
+def _frame_pick(e: ExtentEncoding, x: Any, i: int, tag: str,
+                skip: int | None = None) -> tuple[z3.BoolRef, z3.BoolRef]:
     """(a frame is free to hand out, x is the one the heap hands out): any free frame under
     placement `any`, the policy's frame under a policy."""
     if e.policy is None:
         free = e.free_range(x, e.bv(1), i)
         return free, free
-    exists, pinned, blk = policy_block(e, 0, e.policy, i, (tag,))
+    exists, pinned, blk = policy_block(e, 0, e.policy, i, (tag,), skip)
     return exists, z3.And(exists, pinned, x == blk)
 
 
@@ -168,7 +169,7 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
         aligned = z3.Extract(dom.order - 1, 0, blk) == 0 if dom.order > 0 else z3.BoolVal(True)
         pick = z3.And(z3.BoolVal(ok), aligned, e.free_range(blk, e.bv(size), i))
         if e.policy is not None:
-            exists, pinned, pblk = policy_block(e, dom.order, e.policy, i, ("blk",))
+            exists, pinned, pblk = policy_block(e, dom.order, e.policy, i, ("blk",), skip=d)
             pick = z3.And(pick, exists, pinned, blk == pblk)
         w = dict(common)
         for x in range(e.nx[d]):
@@ -205,7 +206,7 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
             w[("rb", d)] = e.bv(0)
         if e.policy is not None and n == 1:
             x = e.choice(("cs", 0), i)
-            _avail, pick = _frame_pick(e, x, i, "cs")
+            _avail, pick = _frame_pick(e, x, i, "cs", skip=d)
             for y in range(e.nx[d]):
                 w[("os", d, y)] = x if y == 0 else e.bv(0)
                 w[("ol", d, y)] = e.bv(1) if y == 0 else e.bv(0)
@@ -229,7 +230,7 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
                               choices=[("frames", frames_of(list(zip(cs, cl))))],
                               addresses=[_bv_obj(c) for c in cs]))
         elif n > 1:
-            fits, over, exts = policy_frames(e, n, e.policy, i, e.nx[d])
+            fits, over, exts = policy_frames(e, n, e.policy, i, e.nx[d], skip=d)
             for y in range(e.nx[d]):
                 w[("os", d, y)], w[("ol", d, y)] = exts[y]
             out.append(Branch(k, lab, "ok", z3.And(plain, fits), w,

@@ -39,10 +39,11 @@ def zone_lt(x: Any, y: Any) -> z3.BoolRef:
     return z3.And(z3.ULT(x, y), z3.UGT(x ^ y, x))
 
 
-def _starts_ends(e: ExtentEncoding, i: int) -> list[tuple[Any, Any]]:
+def _starts_ends(e: ExtentEncoding, i: int, skip: int | None) -> list[tuple[Any, Any]]:
     """(a, b) for every candidate start a of a maximal free interval; `a` may not be free
-    (then no candidate from it is valid: see `_valid`)."""
-    exts = [e.ext(d, x, i) for d in range(e.nd) for x in range(e.nx[d])]
+    (then no candidate from it is valid). Domain `skip` is being created: dead, it owns
+    nothing in any reachable state, so its (empty) extents add no interval end."""
+    exts = [e.ext(d, x, i) for d in range(e.nd) if d != skip for x in range(e.nx[d])]
     starts: list[tuple[Any, int]] = [(e.bv(lo), h) for h, (lo, _c) in enumerate(e.heap)]
     starts += [(s + n, -1) for s, n in exts]
     out: list[tuple[Any, Any]] = []
@@ -59,12 +60,12 @@ def _starts_ends(e: ExtentEncoding, i: int) -> list[tuple[Any, Any]]:
     return out
 
 
-def _candidates(e: ExtentEncoding, order: int, top_down: bool,
-                i: int) -> list[tuple[z3.BoolRef, Any, int]]:
+def _candidates(e: ExtentEncoding, order: int, top_down: bool, i: int,
+                skip: int | None) -> list[tuple[z3.BoolRef, Any, int]]:
     """(valid, start, order) of the buddies of order >= `order` the policy ranks."""
     M = e.model.hypervisor.max_order
     out: list[tuple[z3.BoolRef, Any, int]] = []
-    for a, b in _starts_ends(e, i):
+    for a, b in _starts_ends(e, i, skip):
         a_free = e.free_range(a, e.bv(1), i)
         for p in range(order, M + 1):
             size = e.bv(1 << p)
@@ -102,11 +103,11 @@ def _key_le(top_down: bool, t1: Any, p1: Any, t2: Any, p2: Any) -> z3.BoolRef:
 
 
 def policy_block(e: ExtentEncoding, order: int, top_down: bool, i: int,
-                 tag: tuple[Any, ...]) -> tuple[z3.BoolRef, z3.BoolRef, Any]:
+                 tag: tuple[Any, ...], skip: int | None = None) -> tuple[z3.BoolRef, z3.BoolRef, Any]:
     """(exists, pinned, block): `exists` iff the free heap of step i holds a buddy of order
     >= `order`; `pinned` ties the auxiliary choice variables (keyed by `tag`) to the buddy the
     policy picks, and then `block` is the block of 2**order frames it hands out."""
-    cands = _candidates(e, order, top_down, i)
+    cands = _candidates(e, order, top_down, i, skip)
     ts = e.choice(("pol_t",) + tag, i)
     ps = e.choice(("pol_p",) + tag, i)
     one = any_of(z3.And(v, ts == t, ps == e.bv(p)) for v, t, p in cands)
@@ -164,8 +165,8 @@ def _best_one_zone(e: ExtentEncoding, cands: list[tuple[z3.BoolRef, Any, int]],
     return has, bt, bp
 
 
-def policy_frames(e: ExtentEncoding, n: int, top_down: bool, i: int,
-                  slots: int) -> tuple[z3.BoolRef, z3.BoolRef, list[tuple[Any, Any]]]:
+def policy_frames(e: ExtentEncoding, n: int, top_down: bool, i: int, slots: int,
+                  skip: int | None = None) -> tuple[z3.BoolRef, z3.BoolRef, list[tuple[Any, Any]]]:
     """The n frames n single-page allocations hand out (placement.buddy_frames): the buddies
     in the policy's order, each given whole, the last one only its top (top-down) or bottom
     (bottom-up) part. NOTE(extent-buddy-frames): slot j holds the best-ranked valid candidate
@@ -175,7 +176,7 @@ def policy_frames(e: ExtentEncoding, n: int, top_down: bool, i: int,
     frames handed out, one slot per buddy, unused slots (0, 0)); `over` they hold fewer than
     n frames although the heap has n free (the request needs more extents than the bound).
     """
-    cands = _candidates(e, 0, top_down, i)
+    cands = _candidates(e, 0, top_down, i, skip)
     N = e.bv(n)
     zero = e.bv(0)
     one_zone = _one_zone(e)

@@ -157,6 +157,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from checker import model as m
@@ -429,8 +430,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                     steps = run.read(mdl, k)
                     stats.update(solver_stats(base))
                     stats["minimal"] = minimal
-                    trace = replay(model, prop, steps,
-                                   raw=lambda: _raw(enc, run, mdl, k, steps))
+                    trace = replay(model, prop, steps, raw=partial(_raw, enc, run, mdl, k, steps))
                     return _result(prop, Verdict.VIOLATED, "bmc", Scope(k, False, placement),
                                    budget, stats, trace, warnings=list(warnings))
                 if a.outcome is Outcome.UNKNOWN:
@@ -505,6 +505,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
     # few candidates make a cheap Houdini run). Many properties are proved there, before any
     # deeper BMC query; the others go on as before.
     early: Answer | None = None
+    early_bounded = False
     for j in range(min(LEMMA_DEPTH, bound) + 1):
         got = base_query(j)
         if got is not None:
@@ -512,6 +513,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         if j == 0 and bound > 0:
             add_step(0)
             early = step_query(0)
+            early_bounded = bounded
             chosen: set[int] = set()
             for _round in range(EARLY_ROUNDS):
                 if early.outcome is not Outcome.SAT:
@@ -533,8 +535,11 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         if k > 0 or early is None:
             add_step(k)
         while True:
-            if early is not None:
+            if early is not None and early_bounded == bounded:
                 a, early = early, None  # the step case without lemmas, already asked
+            elif early is not None:
+                early = None  # asked for P and not cut; since then a cut was found
+                a = step_query(k)
             else:
                 a = step_query(k)
             if a.outcome is Outcome.SAT and stage < 2:

@@ -70,7 +70,7 @@ def test_policy_block_is_the_reference_buddy_block(seed: int) -> None:
             continue
         solver = z3.Solver()
         for d, mine in enumerate(owned):
-            for x in range(EXTENTS):
+            for x in range(enc.nx[d]):
                 s, n = mine[x] if x < len(mine) else (0, 0)
                 solver.add(enc.var(("os", d, x), 0) == s, enc.var(("ol", d, x), 0) == n)
         exists, pinned, block = policy_block(enc, order, top_down, 0, ("t",))
