@@ -184,6 +184,9 @@ def _disagree(a: PropertyResult, b: PropertyResult) -> str | None:
                     (a if va else b).trace_length or 0))):
             return f"{a.engine} says {a.verdict.value}, {b.engine} says {b.verdict.value}"
         return None
+    cut = b.stats.get("cut_depth")  # NOTE(cut) in smt.py: shortest within a bound only
+    if cut is not None and b.trace_length is not None and cut <= b.trace_length:
+        return None
     if va and vb and a.trace_length != b.trace_length and a.method == "bfs" and b.method == "bmc":
         return f"shortest traces differ: {a.engine} {a.trace_length}, {b.engine} {b.trace_length}"
     return None

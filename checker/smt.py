@@ -382,8 +382,10 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                              "frames": frames}
     # NOTE(cut): the extent-level encoding is exact as long as no `cut` state (a step the
     # bound leaves out, NOTE(extent-bound)) is reachable, so it checks P and not cut. The first
-    # reachable cut makes it an under-approximation from that depth on: `bounded`, P alone
-    # over the paths that stay within the bound, `holds` at best.
+    # reachable cut (depth c) makes it an under-approximation from that depth on: `bounded`, P
+    # alone over the paths that stay within the bound, `holds` at best, with scope depth c - 1
+    # (every behaviour of at most c - 1 steps is covered exactly), and a violation found at
+    # depth c or more is the shortest within the bound only (`cmd_verify._disagree` knows).
     bounded = False
     prop0 = holds(enc, prop, 0)
     cut0 = enc.cut(0) if isinstance(enc, ExtentEncoding) else None
@@ -467,8 +469,9 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             stats.update(solver_stats(solver))
         stats["k"] = k
         if bounded:
+            # exhaustive only below the first cut (NOTE(cut))
             return _result(prop, Verdict.HOLDS, f"k-induction(k={k})",
-                           Scope(None, False, placement), budget, stats,
+                           Scope(stats["cut_depth"] - 1, False, placement), budget, stats,
                            warnings=list(warnings))
         return _result(prop, Verdict.PROVED, f"k-induction(k={k})",
                        Scope(None, True, placement), budget, stats)
@@ -555,7 +558,8 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             warn = [f"k-induction did not close up to k={k + 1}" +
                     (f" ({induction_unknown})" if induction_unknown else "")]
             warn += warnings
-            return _result(prop, Verdict.HOLDS, "bmc", Scope(based, False, placement), budget,
+            depth = min(based, stats["cut_depth"] - 1) if bounded else based
+            return _result(prop, Verdict.HOLDS, "bmc", Scope(depth, False, placement), budget,
                            stats, warnings=warn)
         if budget.expired():
             stats.update(solver_stats(base))
