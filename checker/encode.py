@@ -18,6 +18,7 @@ each step. Each branch's indicator implies its guard, so a step is one enabled a
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,7 +188,7 @@ def exactly_one(bs: Sequence[z3.BoolRef]) -> z3.BoolRef:
         return z3.BoolVal(False)
     if len(bs) == 1:
         return bs[0]
-    return z3.PbEq([(b, 1) for b in bs], 1)
+    return pb_eq([(b, 1) for b in bs], 1)
 
 
 def _nary(mk: Any, xs: list[Any]) -> z3.BoolRef | None:
@@ -201,6 +202,30 @@ def _nary(mk: Any, xs: list[Any]) -> z3.BoolRef | None:
     ctx = first.ctx
     arr = (z3.Ast * len(xs))(*[x.as_ast() for x in xs])
     return z3.BoolRef(mk(ctx.ref(), len(xs), arr), ctx)
+
+
+def _pb(mk: Any, checked: Any, pairs: Sequence[tuple[z3.BoolRef, int]], k: int) -> z3.BoolRef:
+    """NOTE(fast-terms) for pseudo-Boolean constraints: sum(c * b) <= / == / >= k in one native
+    call (the Python API coerces every argument and coefficient again)."""
+    if not pairs or not all(type(b) is z3.BoolRef for b, _c in pairs):
+        return checked(list(pairs), k)
+    ctx = pairs[0][0].ctx
+    n = len(pairs)
+    args = (z3.Ast * n)(*[b.as_ast() for b, _c in pairs])
+    coeffs = (ctypes.c_int * n)(*[c for _b, c in pairs])
+    return z3.BoolRef(mk(ctx.ref(), n, args, coeffs, k), ctx)
+
+
+def pb_le(pairs: Sequence[tuple[z3.BoolRef, int]], k: int) -> z3.BoolRef:
+    return _pb(_core.Z3_mk_pble, z3.PbLe, pairs, k)
+
+
+def pb_ge(pairs: Sequence[tuple[z3.BoolRef, int]], k: int) -> z3.BoolRef:
+    return _pb(_core.Z3_mk_pbge, z3.PbGe, pairs, k)
+
+
+def pb_eq(pairs: Sequence[tuple[z3.BoolRef, int]], k: int) -> z3.BoolRef:
+    return _pb(_core.Z3_mk_pbeq, z3.PbEq, pairs, k)
 
 
 def any_of(bs: Iterable[z3.BoolRef]) -> z3.BoolRef:

@@ -47,6 +47,8 @@ from checker.encode import (
     model_int,
     neg,
     or_,
+    pb_eq,
+    pb_le,
 )
 
 MAX_FRAMES = 4096  # page-level encoding limit (frames in the heap plus static memory)
@@ -478,7 +480,7 @@ class PageEncoding(StateVars):
         stage 2: the cardinality bounds on what each domain owns, which cost the solver far
         more to show inductive and are tried only when stage 1 does not close the proof."""
         if stage == 2:
-            return [z3.PbLe([(self.own(d, f, i), 1) for f in range(len(self.frames))],
+            return [pb_le([(self.own(d, f, i), 1) for f in range(len(self.frames))],
                             self.max_owned(d)) for d in range(self.nd)]
         out: list[z3.BoolRef] = [self.scn.wellformed(self.var(("pc",), i), self.var(("count",), i))]
         nf = len(self.frames)
@@ -490,14 +492,14 @@ class PageEncoding(StateVars):
             if len(self.rb_cands[d]) > 1:
                 rbs = [self.var(("rb", d, c), i) for c in self.rb_cands[d]]
                 dead += [neg(b) for b in rbs]
-                out.append(implies(alive, z3.PbEq([(b, 1) for b in rbs], 1)))
+                out.append(implies(alive, pb_eq([(b, 1) for b in rbs], 1)))
             if self.has(("direct", d)):
                 dead.append(neg(self.var(("direct", d), i)))
             out.append(implies(neg(alive), and_(dead)))
             for s in range(self.nslots[d]):
                 sf = [self.mp(d, s, f, i) for f in self.slot_frames[d][s]]
                 if len(sf) > 1:
-                    out.append(z3.PbLe([(b, 1) for b in sf], 1))
+                    out.append(pb_le([(b, 1) for b in sf], 1))
                 if dom.may_plain:
                     out.append(implies(neg(self.direct(d, i)), neg(any_of(sf))))
             mine = {self.index[p] for p in dom.static}
@@ -511,14 +513,14 @@ class PageEncoding(StateVars):
                 fr = [self.gm(b, s, f, i) for f in range(nf)]
                 fe = [self.var(("gf", b, s, x), i) for x in self.frontends[b]]
                 out.append(implies(neg(self.alive(b, i)), neg(or_(fr + fe))))
-                out.append(z3.PbLe([(x, 1) for x in fr], 1))
-                out.append(z3.PbLe([(x, 1) for x in fe], 1))
+                out.append(pb_le([(x, 1) for x in fr], 1))
+                out.append(pb_le([(x, 1) for x in fe], 1))
                 out.append(or_(fr) == or_(fe))
         if len(self.dma_observed) > 1:
-            out.append(z3.PbLe([(self.var(("dmabad", d), i), 1) for d in self.dma_observed], 1))
+            out.append(pb_le([(self.var(("dmabad", d), i), 1) for d in self.dma_observed], 1))
         if self.nd > 1:
             for f in range(self.nheap):
-                out.append(z3.PbLe([(self.own(d, f, i), 1) for d in range(self.nd)], 1))
+                out.append(pb_le([(self.own(d, f, i), 1) for d in range(self.nd)], 1))
         if self.track_id:
             nid = self.var(("next_id",), i)
             out.append(and_(z3.UGE(nid, 1), z3.ULE(nid, self.id_cap)))

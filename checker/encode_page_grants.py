@@ -20,7 +20,19 @@ from typing import Any
 import z3
 
 from checker import model as m
-from checker.encode import Branch, all_of, and_, any_of, exactly_one, implies, neg, or_
+from checker.encode import (
+    Branch,
+    all_of,
+    and_,
+    any_of,
+    exactly_one,
+    implies,
+    neg,
+    or_,
+    pb_eq,
+    pb_ge,
+    pb_le,
+)
 from checker.encode_page import PageEncoding
 from checker.encode_page_ops import busy_free
 
@@ -131,7 +143,7 @@ def grant(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
         else:
             counted = [e.own(b, x, i) for x in range(nf)]
             counted += [e.gpop(b, s, i) for s in range(e.ngslots[b])]
-            any_hole = z3.PbLe([(x, 1) for x in counted], dom.pages - 1)
+            any_hole = pb_le([(x, 1) for x in counted], dom.pages - 1)
             top = _top_free_slot(e, b, i)
             w = {}
             _add_grant(e, w, b, f, top, gfr, i)
@@ -241,14 +253,14 @@ def dma(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
                 below = [(neg(e.gpop(d, t, i)), 1) for t in range(s)]
                 room_here = neg(e.gpop(d, s, i))
                 # populated: fewer room slots below s than owned frames
-                usable[s] = and_(room_here, z3.PbGe(owned + [(c, -1) for c, _ in below], 1))
+                usable[s] = and_(room_here, pb_ge(owned + [(c, -1) for c, _ in below], 1))
                 p = dom.rambase + s
                 fr = e.index.get(p)
                 if fr is None:
                     bad[s] = z3.BoolVal(True)
                 else:
                     lower = [(e.own(d, x, i), 1) for x in range(nf) if e.frames[x] < p]
-                    rank_ok = z3.PbEq(lower + [(c, -1) for c, _ in below], 0) if lower or \
+                    rank_ok = pb_eq(lower + [(c, -1) for c, _ in below], 0) if lower or \
                         below else z3.BoolVal(True)
                     bad[s] = neg(and_(e.own(d, fr, i), rank_ok))
         branch(mode, slots, usable, bad, direct)

@@ -18,7 +18,20 @@ import z3
 
 from checker import extents as ex
 from checker import model as m
-from checker.encode import Branch, all_of, and_, any_of, exactly_one, implies, ite, neg, or_
+from checker.encode import (
+    Branch,
+    all_of,
+    and_,
+    any_of,
+    exactly_one,
+    implies,
+    ite,
+    neg,
+    or_,
+    pb_eq,
+    pb_ge,
+    pb_le,
+)
 
 if TYPE_CHECKING:
     from checker.encode_page import PageEncoding
@@ -75,7 +88,7 @@ def _at_least(bits: list[z3.BoolRef], n: int) -> z3.BoolRef:
         return T()
     if n > len(bits):
         return F()
-    return z3.PbGe([(b, 1) for b in bits], n)
+    return pb_ge([(b, 1) for b in bits], n)
 
 
 def _take_exactly(e: PageEncoding, fs: list[int], n: int, allowed: Any, i: int) -> z3.BoolRef:
@@ -84,7 +97,7 @@ def _take_exactly(e: PageEncoding, fs: list[int], n: int, allowed: Any, i: int) 
     inside = set(fs)
     others = [e.take(f, i) for f in range(len(e.frames)) if f not in inside]
     parts += [neg(b) for b in others]
-    parts.append(z3.PbEq([(e.take(f, i), 1) for f in fs], n) if fs else z3.BoolVal(n == 0))
+    parts.append(pb_eq([(e.take(f, i), 1) for f in fs], n) if fs else z3.BoolVal(n == 0))
     return and_(parts)
 
 
@@ -409,7 +422,7 @@ def _balloon_in(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Bra
     if dom.may_plain:
         owned = [e.own(d, f, i) for f in range(len(e.frames))]
         owned += [e.gpop(d, s, i) for s in range(e.ngslots[d])]  # grant IPAs are no holes
-        room = z3.PbLe([(b, 1) for b in owned], dom.pages - n) if dom.pages >= n else F()
+        room = pb_le([(b, 1) for b in owned], dom.pages - n) if dom.pages >= n else F()
         guard2 = and_(alive, neg(e.direct(d, i)), room)
         w2: Writes = {("own", d, f): or_(e.own(d, f, i), e.take(f, i)) for f in fs}
         ok2 = and_(guard2, _allocate(e, d, fs, n, lambda f: e.pool(d, f, i), i))

@@ -12,7 +12,7 @@ import z3
 
 from checker import extents as ex
 from checker import model as m
-from checker.encode import all_of, and_, any_of, implies, neg, or_
+from checker.encode import all_of, and_, any_of, implies, neg, or_, pb_le
 
 if TYPE_CHECKING:
     from checker.encode_page import PageEncoding
@@ -109,7 +109,7 @@ def _no_frame_shared(e: PageEncoding, doms: list[int], i: int) -> z3.BoolRef:
             for f in range(nf):
                 hits = [e.mp(d, s, f, i) for s in range(e.nslots[d]) if e.has(("map", d, s, f))]
                 if len(hits) > 1:
-                    parts.append(z3.PbLe([(h, 1) for h in hits], 1))
+                    parts.append(pb_le([(h, 1) for h in hits], 1))
     # between two alive domains: no frame owned by both, none mapped as RAM by both
     for d in doms:
         for o in range(e.nd):
