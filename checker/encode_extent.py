@@ -231,21 +231,6 @@ class ExtentEncoding(StateVars):
     def choice(self, key: VarKey, i: int, sort: z3.SortRef | None = None) -> Any:
         return self.table.get(("choice",) + key, i, sort if sort is not None else z3.BitVecSort(self.W))
 
-    # ---- initial state -----------------------------------------------------------------------
-
-    def initial_values(self, i: int = 0) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
-        out: list[tuple[z3.ExprRef, z3.ExprRef]] = []
-        for key, sort in self._keys:
-            v = self.var(key, i)
-            if sort == z3.BoolSort():
-                out.append((v, z3.BoolVal(False)))
-            else:
-                out.append((v, z3.BitVecVal(1 if key[0] == "next_id" else 0, v.size())))
-        return out
-
-    def init(self, i: int = 0) -> z3.BoolRef:
-        return z3.And([v == x for v, x in self.initial_values(i)])
-
     # ---- transitions ---------------------------------------------------------------------------
 
     def branches(self, i: int) -> list[Branch]:

@@ -142,6 +142,21 @@ class StateVars:
             return z3.BoolVal(False)
         return self.alive(d, i)
 
+    def initial_values(self, i: int = 0) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
+        """(variable, value) for every state variable of the initial state: all false or 0,
+        but the next domain id, 1."""
+        out: list[tuple[z3.ExprRef, z3.ExprRef]] = []
+        for key, sort in self._keys:
+            v = self.var(key, i)
+            if sort == z3.BoolSort():
+                out.append((v, z3.BoolVal(False)))
+            else:
+                out.append((v, z3.BitVecVal(1 if key[0] == "next_id" else 0, v.size())))
+        return out
+
+    def init(self, i: int = 0) -> z3.BoolRef:
+        return and_([v == x for v, x in self.initial_values(i)])
+
 
 class PageEncoding(StateVars):
     """T(s, s') of docs/semantics.md over per-frame Boolean state."""
@@ -389,22 +404,6 @@ class PageEncoding(StateVars):
         if (kind, d) not in self.observed:
             return z3.BoolVal(False)
         return self.var(("failed", kind.value, d), i)
-
-    # ---- initial state -------------------------------------------------------------------------
-
-    def initial_values(self, i: int = 0) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
-        """(variable, value) for every state variable of the initial state."""
-        out: list[tuple[z3.ExprRef, z3.ExprRef]] = []
-        for key, sort in self._keys:
-            v = self.var(key, i)
-            if sort == z3.BoolSort():
-                out.append((v, z3.BoolVal(False)))
-            else:
-                out.append((v, z3.BitVecVal(1 if key[0] == "next_id" else 0, v.size())))
-        return out
-
-    def init(self, i: int = 0) -> z3.BoolRef:
-        return and_([v == x for v, x in self.initial_values(i)])
 
     # ---- choices of one step --------------------------------------------------------------------
 
