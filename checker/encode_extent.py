@@ -233,21 +233,10 @@ class ExtentEncoding(StateVars):
 
     # ---- transitions ---------------------------------------------------------------------------
 
-    def branches(self, i: int) -> list[Branch]:
+    def op_branches(self, k: int, op: m.Op, i: int) -> list[Branch]:
         from checker import encode_extent_ops as ops
 
-        out: list[Branch] = []
-        pc, cnt = self.var(("pc",), i), self.var(("count",), i)
-        for k, (j, op) in enumerate(self.ops):
-            at, pc2, cnt2 = self.scn.fire(j, pc, cnt)
-            if z3.is_false(at):
-                continue
-            for br in ops.op_branches(self, k, op, i):
-                br.guard = z3.And(at, br.guard)
-                br.writes[("pc",)] = pc2
-                br.writes[("count",)] = cnt2
-                out.append(br)
-        return out
+        return ops.op_branches(self, k, op, i)
 
     # ---- lemmas --------------------------------------------------------------------------------
 

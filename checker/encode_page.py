@@ -118,6 +118,8 @@ class StateVars:
 
     doms: list[Dom]
     table: VarTable
+    scn: Scenario
+    ops: list[tuple[int, m.Op]]
     _keycache: list[tuple[VarKey, z3.SortRef]]
     _sortof: dict[VarKey, z3.SortRef]
 
@@ -141,6 +143,26 @@ class StateVars:
         if decl is m.DirectMap.NONE:
             return z3.BoolVal(False)
         return self.alive(d, i)
+
+    def op_branches(self, k: int, op: m.Op, i: int) -> list[Branch]:
+        """The ways operation number k (`op`) fires from state i, scenario aside."""
+        raise NotImplementedError
+
+    def branches(self, i: int) -> list[Branch]:
+        """Every way a step from state i can go: each operation's branches, guarded by the
+        scenario position that enables it and moving that position on."""
+        out: list[Branch] = []
+        pc, cnt = self.var(("pc",), i), self.var(("count",), i)
+        for k, (j, op) in enumerate(self.ops):
+            at, pc2, cnt2 = self.scn.fire(j, pc, cnt)
+            if z3.is_false(at):
+                continue
+            for br in self.op_branches(k, op, i):
+                br.guard = and_(at, br.guard)
+                br.writes[("pc",)] = pc2
+                br.writes[("count",)] = cnt2
+                out.append(br)
+        return out
 
     def initial_values(self, i: int = 0) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
         """(variable, value) for every state variable of the initial state: all false or 0,
@@ -423,21 +445,10 @@ class PageEncoding(StateVars):
 
     # ---- the transition relation --------------------------------------------------------------
 
-    def branches(self, i: int) -> list[Branch]:
+    def op_branches(self, k: int, op: m.Op, i: int) -> list[Branch]:
         from checker import encode_page_ops as ops
 
-        out: list[Branch] = []
-        pc, cnt = self.var(("pc",), i), self.var(("count",), i)
-        for k, (j, op) in enumerate(self.ops):
-            at, pc2, cnt2 = self.scn.fire(j, pc, cnt)
-            if z3.is_false(at):
-                continue
-            for br in ops.op_branches(self, k, op, i):
-                br.guard = and_(at, br.guard)
-                br.writes[("pc",)] = pc2
-                br.writes[("count",)] = cnt2
-                out.append(br)
-        return out
+        return ops.op_branches(self, k, op, i)
 
     # ---- reading back -------------------------------------------------------------------------
 
