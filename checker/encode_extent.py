@@ -9,7 +9,18 @@ State at step i (keys of the `VarTable`, checker/encode.py):
   ("ri", d, r) ("rm", d, r) ("rc", d, r)
                                        p2m run r of a 1:1 domain: IPA frame, machine frame,
                                        count (0 = unused)
+  ("gu", b, g) ("gi", b, g) ("gm", b, g)
+                                       grant mapping g of backend b: used, IPA frame, the
+                                       granted machine frame
+  ("gf", b, g, f)                      that mapping was granted by frontend f (only when b has
+                                       more than one frontend)
   ("failed", op, d)                    recorded failures a declared property observes
+  ("dmabad", d)                        the first misdirected DMA among the observed domains
+                                       was d's (as in the page-level encoding)
+
+A domain with static memory owns its static regions (one extent each) and its p2m runs are
+IPA == PA over them; its frames never enter the heap, so the free heap counts only the other
+domains' extents.
 
 NOTE(extent-bound): what the bound abstracts, and how the engine knows when it did. Each
 domain holds at most `EXTENTS` owned extents and, if 1:1, at most `RUNS` p2m runs. Beyond
@@ -20,6 +31,9 @@ balloon-in under release_any takes one run; a multi-page request under an alloca
 (`top-down`, `bottom-up`) is not encoded at all. Single-page operations and 1:1 blocks are
 exact, under `any` (a symbolic naturally aligned base inside free heap, no candidate list)
 and under the policies (NOTE(extent-buddies) in encode_extent_policy.py).
+
+A backend holds at most `GRANTS` grant mappings (fewer when the scenario cannot grant it
+that many: `grant_bound`); a grant beyond that is a `cut`.
 
 Every operation that the reference can fire in a way the bound leaves out has a `cut`
 branch: its guard is "the reference can fire it here, and not in a shape this encoding
@@ -60,6 +74,8 @@ from checker.encode_page import GUEST_RAM0_BASE, Dom, StateVars, heap_frames
 EXTENTS = 4  # owned extents per domain (NOTE(extent-bound))
 POLICY_EXTENTS = 8  # for an ordinary domain whose multi-page requests follow a policy
 RUNS = 4  # p2m runs per 1:1 domain
+GRANTS = 2  # grant mappings per backend (NOTE(extent-bound))
+MAX_STATIC_REGIONS = EXTENTS  # static regions of one domain (one owned extent each)
 
 
 def frame_bits(model: m.Model) -> int:
@@ -69,6 +85,7 @@ def frame_bits(model: m.Model) -> int:
     ends = [r.end for r in model.platform.ram + model.platform.mmio + model.platform.reserved]
     ends += [r.end for r in model.hypervisor.windows + model.hypervisor.guest_ram]
     ends += [d.rambase + d.memory for d in model.domains if d.rambase is not None]
+    ends += [r.end for d in model.domains for r in d.static_mem]
     ends += [GUEST_RAM0_BASE + max([d.memory for d in model.domains] + [0])]
     top = (max(ends) >> sh) + max([d.pages for d in model.domains] + [1])
     return min(64, top.bit_length() + 2)
@@ -101,9 +118,23 @@ def overlap(s1: Any, n1: Any, s2: Any, n2: Any) -> z3.BitVecRef:
 
 def supported(model: m.Model) -> bool | str:
     for d in model.domains:
-        if d.static_mem:
-            return "the extent-level encoding does not encode static memory yet"
+        if len(d.static_mem) > MAX_STATIC_REGIONS:
+            return (f"domain {d.name} has {len(d.static_mem)} static memory regions; the "
+                    f"extent-level encoding holds at most {MAX_STATIC_REGIONS}")
     return True
+
+
+def grant_bound(scenario: m.Scenario, b: int) -> int | None:
+    """How many grants to backend b one run of the scenario can make (None: no bound)."""
+    total = 0
+    for st in scenario.statements:
+        ops = (st.op,) if isinstance(st, m.Step) else st.alternatives
+        if not any(op.kind is m.OpKind.GRANT and op.peer == b and op.domain != b for op in ops):
+            continue
+        if isinstance(st, m.Loop):
+            return None
+        total += 1 if isinstance(st, m.Step) else st.max_times
+    return total
 
 
 class ExtentEncoding(StateVars):
@@ -122,11 +153,30 @@ class ExtentEncoding(StateVars):
         self.host_ram = ex.normalize(
             (r.base >> self.shift, r.size >> self.shift) for r in model.platform.ram)
         self.observed = observed
+        sh = self.shift
+        # each domain's static memory as extents (empty: it allocates from the heap)
+        self.statics = [ex.normalize((r.base >> sh, r.size >> sh) for r in d.static_mem)
+                        for d in model.domains]
         self.doms = [self._dom(d) for d in model.domains]
         self.nd = len(self.doms)
+        self.heap_doms = [d for d in range(self.nd) if not self.statics[d]]
         self.table = VarTable()
         self.scn = Scenario(model.scenario)
         self.ops = flatten_ops(model.scenario)
+        # grant mappings: backend -> the frontends that grant to it, and its slots
+        self.fronts: list[list[int]] = [[] for _ in self.doms]
+        for _j, op in self.ops:
+            if (op.kind is m.OpKind.GRANT and op.peer is not None and op.peer != op.domain
+                    and op.domain not in self.fronts[op.peer]):
+                self.fronts[op.peer].append(op.domain)
+        self.ng = [0] * self.nd
+        for b in range(self.nd):
+            if self.fronts[b]:
+                bound = grant_bound(model.scenario, b)
+                self.ng[b] = min(GRANTS, self.ram_size(b), GRANTS if bound is None else bound)
+        self.dma_observed = {d for p in model.properties
+                             if p.kind is m.PropertyKind.DMA_REACHES_INTENDED
+                             for d in range(self.nd) if p.covers(d)}
         hooks = [d.hook_id for d in self.doms if d.decl is m.DirectMap.HOOK]
         self.track_id = bool(hooks)
         self.id_cap = max((h for h in hooks if h is not None), default=0) + 1
@@ -141,7 +191,10 @@ class ExtentEncoding(StateVars):
 
     def _dom(self, d: m.Domain) -> Dom:
         sh = self.shift
-        if d.rambase is not None:
+        static = self.statics[d.index]
+        if d.rambase_mode is m.RambaseMode.STATIC and static:
+            base = static[0][0]
+        elif d.rambase is not None:
             base = d.rambase >> sh
         elif self.model.hypervisor.guest_ram:
             base = self.model.hypervisor.guest_ram[0].base >> sh
@@ -155,8 +208,25 @@ class ExtentEncoding(StateVars):
 
     def rb_varies(self, d: int) -> bool:
         dom = self.doms[d]
-        return dom.may_direct and dom.rambase_mode in (m.RambaseMode.ALLOCATED,
-                                                       m.RambaseMode.STATIC)
+        return dom.may_direct and not self.statics[d] and dom.rambase_mode in (
+            m.RambaseMode.ALLOCATED, m.RambaseMode.STATIC)
+
+    def ram_size(self, d: int) -> int:
+        """IPA frames the guest is told are its RAM."""
+        return ex.count(self.statics[d]) if self.statics[d] else self.doms[d].pages
+
+    def static_direct_rb(self, d: int) -> int:
+        """The rambase of a 1:1 domain created from static memory (docs/semantics.md)."""
+        dom = self.doms[d]
+        return dom.rambase if dom.rambase_mode is m.RambaseMode.FIXED else self.statics[d][0][0]
+
+    def ram_ranges(self, d: int, i: int, direct: bool) -> list[tuple[Any, Any]]:
+        """d's RAM IPA range as (start, count) pieces when it is (not) 1:1: its static
+        regions if 1:1 static, else [rambase, rambase + pages)."""
+        if direct and self.statics[d]:
+            return [(self.bv(lo), self.bv(c)) for lo, c in self.statics[d]]
+        rb = self.rambase(d, i) if direct else self.bv(self.doms[d].rambase)
+        return [(rb, self.bv(self.doms[d].pages))]
 
     # ---- variables ----------------------------------------------------------------------------
 
@@ -177,8 +247,14 @@ class ExtentEncoding(StateVars):
             if dom.may_direct:
                 for r in range(RUNS):
                     keys += [(("ri", d, r), V), (("rm", d, r), V), (("rc", d, r), V)]
+        for b in range(self.nd):
+            for g in range(self.ng[b]):
+                keys += [(("gu", b, g), B), (("gi", b, g), V), (("gm", b, g), V)]
+                if len(self.fronts[b]) > 1:
+                    keys += [(("gf", b, g, f), B) for f in self.fronts[b]]
         for kind, d in sorted(self.observed, key=lambda x: (x[0].value, x[1])):
             keys.append((("failed", kind.value, d), B))
+        keys += [(("dmabad", d), B) for d in sorted(self.dma_observed)]
         return keys
 
     def rambase(self, d: int, i: int) -> z3.BitVecRef:
@@ -187,6 +263,11 @@ class ExtentEncoding(StateVars):
             if self.doms[d].may_plain:
                 return z3.If(self.direct(d, i), rb, self.bv(self.doms[d].rambase))
             return rb
+        if self.statics[d] and self.doms[d].may_direct:
+            rb1 = self.bv(self.static_direct_rb(d))
+            if self.doms[d].may_plain:
+                return z3.If(self.direct(d, i), rb1, self.bv(self.doms[d].rambase))
+            return rb1
         return self.bv(self.doms[d].rambase)
 
     def ext(self, d: int, e: int, i: int) -> tuple[Any, Any]:
@@ -194,6 +275,32 @@ class ExtentEncoding(StateVars):
 
     def run(self, d: int, r: int, i: int) -> tuple[Any, Any, Any]:
         return self.var(("ri", d, r), i), self.var(("rm", d, r), i), self.var(("rc", d, r), i)
+
+    def grant(self, b: int, g: int, i: int) -> tuple[Any, Any, Any]:
+        """Grant mapping g of backend b: (used, IPA frame, machine frame)."""
+        return self.var(("gu", b, g), i), self.var(("gi", b, g), i), self.var(("gm", b, g), i)
+
+    def grant_from(self, b: int, g: int, f: int, i: int) -> z3.BoolRef:
+        """Grant mapping g of b is in use and was granted by f."""
+        if f not in self.fronts[b]:
+            return z3.BoolVal(False)
+        if len(self.fronts[b]) == 1:
+            return self.var(("gu", b, g), i)
+        return z3.And(self.var(("gu", b, g), i), self.var(("gf", b, g, f), i))
+
+    def granted_by(self, d: int, i: int) -> list[tuple[z3.BoolRef, Any]]:
+        """(in use, frame) of every grant mapping of a frame d granted (NOTE(granted-pages))."""
+        return [(self.grant_from(b, g, d, i), self.var(("gm", b, g), i))
+                for b in range(self.nd) for g in range(self.ng[b]) if d in self.fronts[b]]
+
+    def grant_count(self, b: int, i: int) -> z3.BitVecRef:
+        return z3.Sum([z3.If(self.var(("gu", b, g), i), self.bv(1), self.bv(0))
+                       for g in range(self.ng[b])] + [self.bv(0)])
+
+    def grant_ipa_overlap(self, b: int, s: Any, n: Any, i: int) -> z3.BoolRef:
+        """Some grant mapping of b lies at an IPA in [s, s + n)."""
+        return any_of(z3.And(gu, z3.Not(disjoint(s, n, gi, self.bv(1))))
+                      for gu, gi, _gm in (self.grant(b, g, i) for g in range(self.ng[b])))
 
     def cut(self, i: int) -> z3.BoolRef:
         """Some step so far left the bound (NOTE(extent-bound))."""
@@ -208,9 +315,10 @@ class ExtentEncoding(StateVars):
         return z3.Sum([self.ext(d, e, i)[1] for e in range(self.nx[d])])
 
     def free_total(self, i: int) -> z3.BitVecRef:
-        """Free heap frames: the heap minus every owned frame (owned extents are disjoint
-        and inside the heap in every reachable state)."""
-        return self.bv(self.heap_total) - z3.Sum([self.owned_total(d, i) for d in range(self.nd)])
+        """Free heap frames: the heap minus every owned heap frame (owned extents are disjoint
+        and inside the heap or the owner's static memory in every reachable state)."""
+        owned = [self.owned_total(d, i) for d in self.heap_doms]
+        return self.bv(self.heap_total) - (z3.Sum(owned) if owned else self.bv(0))
 
     def in_heap(self, s: Any, n: Any) -> z3.BoolRef:
         return any_of(inside(s, n, lo, lo + c) for lo, c in self.heap)
@@ -218,7 +326,23 @@ class ExtentEncoding(StateVars):
     def free_range(self, s: Any, n: Any, i: int) -> z3.BoolRef:
         """[s, s + n) is free heap."""
         return z3.And(self.in_heap(s, n), *[disjoint(s, n, *self.ext(d, e, i))
-                                            for d in range(self.nd) for e in range(self.nx[d])])
+                                            for d in self.heap_doms for e in range(self.nx[d])])
+
+    def in_static(self, d: int, s: Any, n: Any) -> z3.BoolRef:
+        return any_of(inside(s, n, lo, lo + c) for lo, c in self.statics[d])
+
+    def pool_range(self, d: int, s: Any, n: Any, i: int) -> z3.BoolRef:
+        """[s, s + n) is where d's new frames may come from: its unused static memory if it
+        has static memory, else the free heap."""
+        if not self.statics[d]:
+            return self.free_range(s, n, i)
+        return z3.And(self.in_static(d, s, n),
+                      *[disjoint(s, n, *self.ext(d, e, i)) for e in range(self.nx[d])])
+
+    def pool_total(self, d: int, i: int) -> z3.BitVecRef:
+        if not self.statics[d]:
+            return self.free_total(i)
+        return self.bv(ex.count(self.statics[d])) - self.owned_total(d, i)
 
     def owned_cover(self, d: int, s: Any, n: Any, i: int) -> z3.BitVecRef:
         """How many frames of [s, s + n) d owns (its extents are disjoint)."""
@@ -253,14 +377,31 @@ class ExtentEncoding(StateVars):
                 dead.append(self.var(("rb", d), i) == 0)
             if self.has(("direct", d)):
                 dead.append(z3.Not(self.var(("direct", d), i)))
+            for g in range(self.ng[d]):
+                gu, gi, gm = self.grant(d, g, i)
+                dead.append(z3.Not(gu))
+                out.append(z3.Implies(z3.Not(gu), z3.And(gi == 0, gm == 0)))
+                for f in self.fronts[d]:
+                    out.append(z3.Implies(self.grant_from(d, g, f, i), self.alive(f, i)))
+                    if len(self.fronts[d]) > 1:
+                        out.append(z3.Implies(self.var(("gf", d, g, f), i), gu))
+                for h in range(g + 1, self.ng[d]):
+                    hu, hi, _hm = self.grant(d, h, i)
+                    out.append(z3.Implies(z3.And(gu, hu), gi != hi))
             out.append(z3.Implies(z3.Not(self.alive(d, i)), z3.And(dead)))
             for e in range(self.nx[d]):
                 s, n = self.ext(d, e, i)
-                out.append(z3.Or(n == 0, self.in_heap(s, n)))
-                out.append(z3.ULE(n, self.bv(self.heap_total)))
+                if self.statics[d]:
+                    out.append(z3.Or(n == 0, self.in_static(d, s, n)))
+                else:
+                    out.append(z3.Or(n == 0, self.in_heap(s, n)))
+                    out.append(z3.ULE(n, self.bv(self.heap_total)))
         for a in range(len(exts)):
             for b in range(a + 1, len(exts)):
                 out.append(disjoint(*self.ext(*exts[a], i), *self.ext(*exts[b], i)))
+        if len(self.dma_observed) > 1:
+            bad = [self.var(("dmabad", d), i) for d in sorted(self.dma_observed)]
+            out += [z3.Not(z3.And(x, y)) for j, x in enumerate(bad) for y in bad[j + 1:]]
         return out
 
     # ---- reading back -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import z3
 
 from checker import model as m
-from checker.encode import Branch, any_of, read_int
+from checker.encode import Branch, all_of, any_of, read_int
 from checker.encode_extent import EXTENTS, RUNS, disjoint, frames_of, inside, within
 from checker.encode_extent_policy import policy_block, policy_frames
 from checker.encode_page_ops import label
@@ -122,7 +122,9 @@ def op_branches(e: ExtentEncoding, k: int, op: m.Op, i: int) -> list[Branch]:
         return _balloon_out(e, k, op, lab, i)
     if kind is m.OpKind.BALLOON_IN:
         return _balloon_in(e, k, op, lab, i)
-    raise NotImplementedError(kind.value)
+    from checker import encode_extent_grants as grants
+
+    return grants.op_branches(e, k, op, lab, i)
 
 
 def _failure(e: ExtentEncoding, k: int, kind: m.OpKind, d: int, lab: str, guard: z3.BoolRef,
@@ -162,6 +164,20 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
     else:
         goes = z3.BoolVal(dom.decl is not m.DirectMap.NONE)
     out: list[Branch] = []
+    if e.statics[d]:
+        # static memory: always succeeds, it is reserved for d (docs/semantics.md)
+        regs = e.statics[d]
+        w = dict(common)
+        for x in range(e.nx[d]):
+            lo, c = regs[x] if x < len(regs) else (0, 0)
+            w[("os", d, x)], w[("ol", d, x)] = e.bv(lo), e.bv(c)
+        if dom.may_direct:
+            for r in range(RUNS):
+                lo, c = regs[r] if r < len(regs) else (0, 0)
+                w[("ri", d, r)] = z3.If(goes, e.bv(lo), e.bv(0))
+                w[("rm", d, r)] = z3.If(goes, e.bv(lo), e.bv(0))
+                w[("rc", d, r)] = z3.If(goes, e.bv(c), e.bv(0))
+        return [Branch(k, lab, "ok", base, w)]
     if dom.may_direct:
         size = 1 << dom.order
         blk = e.choice(("blk",), i)
@@ -187,7 +203,7 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
         # exact "no free aligned block": try the first aligned base after every start of a
         # maximal free interval (heap extent starts, ends of owned extents)
         starts = [e.bv(lo) for lo, _c in e.heap]
-        starts += [os_ + ol for x in range(e.nd) for os_, ol in
+        starts += [os_ + ol for x in e.heap_doms for os_, ol in
                    (e.ext(x, y, i) for y in range(e.nx[x]))]
         mask = e.bv(~(size - 1) & ((1 << 64) - 1))
         fits = any_of(e.free_range((g + (size - 1)) & mask, e.bv(size), i) for g in starts) \
@@ -258,7 +274,67 @@ def _destroy(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Bran
         for r in range(RUNS):
             for key in ("ri", "rm", "rc"):
                 w[(key, d, r)] = e.bv(0)
+    # d's grant mappings go, and so do the mappings of d's frames in the other backends
+    for b in range(e.nd):
+        for g in range(e.ng[b]):
+            gone = z3.BoolVal(True) if b == d else e.grant_from(b, g, d, i)
+            if z3.is_false(gone):
+                continue
+            gu, gi, gm = e.grant(b, g, i)
+            w[("gu", b, g)] = z3.And(gu, z3.Not(gone))
+            w[("gi", b, g)] = z3.If(gone, e.bv(0), gi)
+            w[("gm", b, g)] = z3.If(gone, e.bv(0), gm)
+            if len(e.fronts[b]) > 1:
+                for f in e.fronts[b]:
+                    w[("gf", b, g, f)] = z3.And(e.var(("gf", b, g, f), i), z3.Not(gone))
     return [Branch(k, lab, "ok", e.alive(d, i), w)]
+
+
+def not_granted(e: ExtentEncoding, d: int, x: Any, n: Any, i: int) -> z3.BoolRef:
+    """No frame of [x, x + n) is one d granted and a backend still maps (NOTE(granted-pages):
+    such a page is not ballooned out)."""
+    granted = e.granted_by(d, i)
+    if not granted:
+        return z3.BoolVal(True)
+    return z3.Not(any_of(z3.And(used, within(gm, e.bv(1), x, n)) for used, gm in granted))
+
+
+def conj(*xs: z3.BoolRef) -> z3.BoolRef:
+    """And, leaving out the literal trues (so a model without grants gets the same terms)."""
+    return all_of(x for x in xs if not z3.is_true(x))
+
+
+def p2m_remove(e: ExtentEncoding, v: Vals, d: int, ipa: Any, n: int,
+               i: int) -> tuple[z3.BoolRef, list[z3.BoolRef]]:
+    """Balloon out the n IPAs from `ipa` of 1:1 domain d into `v` (its frames freed unless
+    the balloon keeps them owned): (they lie in one p2m run and none is granted, the slots
+    the result needs exist)."""
+    N = e.bv(n)
+    runs = [e.run(d, r, i) for r in range(RUNS)]
+    cont = [z3.And(rc != 0, within(ipa, N, ri, rc)) for ri, _rm, rc in runs]
+    left = [ipa - ri for ri, _rm, _rc in runs]
+    right = [ri + rc - (ipa + N) for ri, _rm, rc in runs]
+    need = any_of(z3.And(cont[r], left[r] != 0, right[r] != 0) for r in range(RUNS))
+    up_i, up_m, up_c = ipa + N, e.bv(0), e.bv(0)
+    mfn = e.bv(0)
+    for r, (ri, rm, rc) in enumerate(runs):
+        up_m = z3.If(cont[r], rm + (ipa + N - ri), up_m)
+        up_c = z3.If(cont[r], right[r], up_c)
+        mfn = z3.If(cont[r], rm + (ipa - ri), mfn)
+    empty = [rc == 0 for _ri, _rm, rc in runs]
+    first = _first(empty)
+    for r, (ri, rm, rc) in enumerate(runs):
+        kl = left[r] != 0
+        put = z3.And(need, first[r])
+        v[("ri", d, r)] = z3.If(cont[r], z3.If(kl, ri, ipa + N), z3.If(put, up_i, ri))
+        v[("rm", d, r)] = z3.If(cont[r], z3.If(kl, rm, rm + (ipa + N - ri)),
+                                z3.If(put, up_m, rm))
+        v[("rc", d, r)] = z3.If(cont[r], z3.If(kl, left[r], right[r]), z3.If(put, up_c, rc))
+    fires = conj(any_of(cont), not_granted(e, d, mfn, N, i))
+    fits = [z3.Or(z3.Not(need), any_of(empty))]
+    if e.model.hypervisor.balloon is not m.BalloonMode.KEEP_OWNED:
+        fits += remove_frames(v, d, mfn, N)
+    return fires, fits
 
 
 # ---- balloon out / in -----------------------------------------------------------------------
@@ -273,30 +349,8 @@ def _balloon_out(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[
     if dom.may_direct:
         ipa = e.choice(("ipa",), i)
         v = Vals(e, i)
-        runs = [e.run(d, r, i) for r in range(RUNS)]
-        cont = [z3.And(rc != 0, within(ipa, N, ri, rc)) for ri, _rm, rc in runs]
-        left = [ipa - ri for ri, _rm, _rc in runs]
-        right = [ri + rc - (ipa + N) for ri, _rm, rc in runs]
-        need = any_of(z3.And(cont[r], left[r] != 0, right[r] != 0) for r in range(RUNS))
-        up_i, up_m, up_c = ipa + N, e.bv(0), e.bv(0)
-        mfn = e.bv(0)
-        for r, (ri, rm, rc) in enumerate(runs):
-            up_m = z3.If(cont[r], rm + (ipa + N - ri), up_m)
-            up_c = z3.If(cont[r], right[r], up_c)
-            mfn = z3.If(cont[r], rm + (ipa - ri), mfn)
-        empty = [rc == 0 for _ri, _rm, rc in runs]
-        first = _first(empty)
-        for r, (ri, rm, rc) in enumerate(runs):
-            kl = left[r] != 0
-            put = z3.And(need, first[r])
-            v[("ri", d, r)] = z3.If(cont[r], z3.If(kl, ri, ipa + N), z3.If(put, up_i, ri))
-            v[("rm", d, r)] = z3.If(cont[r], z3.If(kl, rm, rm + (ipa + N - ri)),
-                                    z3.If(put, up_m, rm))
-            v[("rc", d, r)] = z3.If(cont[r], z3.If(kl, left[r], right[r]), z3.If(put, up_c, rc))
-        fires = z3.And(alive, e.direct(d, i), any_of(cont))
-        fits = [z3.Or(z3.Not(need), any_of(empty))]
-        if e.model.hypervisor.balloon is not m.BalloonMode.KEEP_OWNED:
-            fits += remove_frames(v, d, mfn, N)
+        moves, fits = p2m_remove(e, v, d, ipa, n, i)
+        fires = z3.And(alive, e.direct(d, i), moves)
         out.append(Branch(k, lab, "ok", z3.And(fires, *fits), v.w,
                           choices=[("ipa", read_int(ipa))], addresses=[_bv_obj(ipa)], moved=n))
         # n > 1 IPAs may span p2m runs
@@ -306,6 +360,7 @@ def _balloon_out(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[
         x = e.choice(("m",), i)
         v = Vals(e, i)
         held, slot = remove_frames(v, d, x, N)
+        held = conj(held, not_granted(e, d, x, N, i))
         plain = z3.And(alive, z3.Not(e.direct(d, i)))
         out.append(Branch(k, lab, "ok", z3.And(plain, held, slot), v.w,
                           choices=[("frames", frames_of([(x, N)]))],
@@ -323,13 +378,18 @@ def _balloon_in(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[B
     mode = e.model.hypervisor.balloon
     out: list[Branch] = []
     alive = e.alive(d, i)
-    short = z3.ULT(e.free_total(i), N)
+    short = z3.ULT(e.pool_total(d, i), N)
+    static = bool(e.statics[d])
+    # a policy hands out a static domain's frames from its reserve, which the extent-level
+    # policy encoding (the free heap's buddies) does not model: cut
+    policy_pool = static and e.policy is not None
     if dom.may_direct:
         ipa = e.choice(("ipa",), i)
-        rb = e.rambase(d, i)
-        # a run of n ballooned-out IPAs: inside the RAM range, no p2m run over it
-        hole = z3.And(within(ipa, N, rb, e.bv(dom.pages)),
-                      z3.Not(e.populated_overlap(d, ipa, N, i)))
+        # a run of n ballooned-out IPAs: inside the RAM range, no p2m run or grant mapping
+        # over it
+        hole = conj(any_of(within(ipa, N, lo, c) for lo, c in e.ram_ranges(d, i, True)),
+                    z3.Not(e.populated_overlap(d, ipa, N, i)),
+                    z3.BoolVal(True) if e.ng[d] == 0 else z3.Not(e.grant_ipa_overlap(d, ipa, N, i)))
         guard = z3.And(alive, e.direct(d, i), hole)
         runs = [e.run(d, r, i) for r in range(RUNS)]
         empty = [rc == 0 for _ri, _rm, rc in runs]
@@ -345,23 +405,23 @@ def _balloon_in(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[B
         if mode is m.BalloonMode.RELEASE_ANY:
             x = e.choice(("m",), i)
             v = Vals(e, i)
-            if n == 1:
+            if n == 1 and not static:
                 avail, pick = _frame_pick(e, x, i, "m")
             else:
-                avail, pick = z3.Not(short), e.free_range(x, N, i)
+                avail, pick = z3.Not(short), e.pool_range(d, x, N, i)
             slots = z3.And(add_run(v, x), add_extent(v, d, x, N))
-            if e.policy is None or n == 1:
+            if (e.policy is None or n == 1) and not policy_pool:
                 out.append(Branch(k, lab, "ok", z3.And(guard, pick, slots), v.w,
                                   choices=[ipa_choice, ("frames", frames_of([(x, N)]))],
                                   addresses=[_bv_obj(ipa), _bv_obj(x)], moved=n))
             # n > 1 frames need not be one run
-            out += _cut(k, lab, z3.And(guard, avail) if n > 1 else
+            out += _cut(k, lab, z3.And(guard, avail) if n > 1 or policy_pool else
                         z3.And(guard, pick, z3.Not(slots)))
             out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard, short), i,
                             choices=[ipa_choice])
         elif mode is m.BalloonMode.RELEASE_SAME:
             v = Vals(e, i)
-            free = e.free_range(ipa, N, i)
+            free = e.pool_range(d, ipa, N, i)
             slots = z3.And(add_run(v, ipa), add_extent(v, d, ipa, N))
             out.append(Branch(k, lab, "ok", z3.And(guard, free, slots), v.w,
                               choices=[ipa_choice], addresses=[_bv_obj(ipa)], moved=n))
@@ -379,19 +439,21 @@ def _balloon_in(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[B
                             choices=[ipa_choice])
     if dom.may_plain:
         x = e.choice(("m",), i)
-        room = z3.ULE(e.owned_total(d, i) + N, e.bv(dom.pages))
+        # N ballooned-out IPAs: RAM IPAs with neither RAM (|owned| of them) nor a grant
+        used = e.owned_total(d, i) if e.ng[d] == 0 else e.owned_total(d, i) + e.grant_count(d, i)
+        room = z3.ULE(used + N, e.bv(dom.pages))
         guard2 = z3.And(alive, z3.Not(e.direct(d, i)), room)
         v = Vals(e, i)
-        if n == 1:
+        if n == 1 and not static:
             avail, pick = _frame_pick(e, x, i, "m")
         else:
-            avail, pick = z3.Not(short), e.free_range(x, N, i)
+            avail, pick = z3.Not(short), e.pool_range(d, x, N, i)
         slot = add_extent(v, d, x, N)
-        if e.policy is None or n == 1:
+        if (e.policy is None or n == 1) and not policy_pool:
             out.append(Branch(k, lab, "ok", z3.And(guard2, pick, slot), v.w,
                               choices=[("frames", frames_of([(x, N)]))],
                               addresses=[_bv_obj(x)], moved=n))
-        out += _cut(k, lab, z3.And(guard2, avail) if n > 1 else
+        out += _cut(k, lab, z3.And(guard2, avail) if n > 1 or policy_pool else
                     z3.And(guard2, pick, z3.Not(slot)))
         out += _failure(e, k, m.OpKind.BALLOON_IN, d, lab, z3.And(guard2, short), i)
     return out

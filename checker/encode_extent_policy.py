@@ -43,7 +43,7 @@ def _starts_ends(e: ExtentEncoding, i: int, skip: int | None) -> list[tuple[Any,
     """(a, b) for every candidate start a of a maximal free interval; `a` may not be free
     (then no candidate from it is valid). Domain `skip` is being created: dead, it owns
     nothing in any reachable state, so its (empty) extents add no interval end."""
-    exts = [e.ext(d, x, i) for d in range(e.nd) if d != skip for x in range(e.nx[d])]
+    exts = [e.ext(d, x, i) for d in e.heap_doms if d != skip for x in range(e.nx[d])]
     starts: list[tuple[Any, int]] = [(e.bv(lo), h) for h, (lo, _c) in enumerate(e.heap)]
     starts += [(s + n, -1) for s, n in exts]
     out: list[tuple[Any, Any]] = []

@@ -32,6 +32,8 @@ def holds(e: ExtentEncoding, prop: m.Property, i: int) -> z3.BoolRef:
         return _no_frame_shared(e, doms, i)
     if k is m.PropertyKind.RAM_IN_HOST_RAM:
         return all_of(_ram_in_host_ram(e, d, i) for d in doms if e.doms[d].may_direct)
+    if k is m.PropertyKind.DMA_REACHES_INTENDED:
+        return all_of(z3.Not(e.var(("dmabad", d), i)) for d in doms if e.has(("dmabad", d)))
     return all_of(_no_ipa_overlap(e, d, i) for d in doms)
 
 
@@ -49,8 +51,21 @@ def _ipa_eq_pa(e: ExtentEncoding, d: int, i: int) -> z3.BoolRef:
         plain = z3.And(e.alive(d, i), z3.Not(e.direct(d, i)))
         for x in range(e.nx[d]):
             s, n = e.ext(d, x, i)
-            parts.append(z3.Implies(z3.And(plain, n != 0),
-                                    z3.And(z3.UGE(s, rb), z3.ULE(s + n, rb + total))))
+            if e.ng[d] == 0:
+                ok = z3.And(z3.UGE(s, rb), z3.ULE(s + n, rb + total))
+            else:
+                # the populated IPAs skip grant mappings: identity iff no owned frame is at a
+                # grant's IPA and below each owned extent every IPA from rambase on is owned
+                # or grant-mapped
+                from checker.encode_extent_grants import owned_below
+
+                grants = [e.grant(d, g, i) for g in range(e.ng[d])]
+                below = z3.Sum([z3.If(z3.And(gu, z3.ULT(gi, s)), e.bv(1), e.bv(0))
+                                for gu, gi, _gm in grants])
+                ok = z3.And(z3.UGE(s, rb), z3.ULE(s + n, rb + e.bv(dom.pages)),
+                            z3.Not(e.grant_ipa_overlap(d, s, n, i)),
+                            owned_below(e, d, s, i) + below == s - rb)
+            parts.append(z3.Implies(z3.And(plain, n != 0), ok))
     return all_of(parts)
 
 
@@ -92,7 +107,7 @@ def _in_host_ram(e: ExtentEncoding, s: Any, n: Any) -> z3.BoolRef:
 
 def _ram_in_host_ram(e: ExtentEncoding, d: int, i: int) -> z3.BoolRef:
     direct = z3.And(e.alive(d, i), e.direct(d, i))
-    parts = [z3.Implies(direct, _in_host_ram(e, e.rambase(d, i), e.bv(e.doms[d].pages)))]
+    parts = [z3.Implies(direct, _in_host_ram(e, lo, c)) for lo, c in e.ram_ranges(d, i, True)]
     for _ri, rm, rc in _runs(e, d, i):
         parts.append(z3.Implies(z3.And(direct, rc != 0), _in_host_ram(e, rm, rc)))
     return all_of(parts)
@@ -108,10 +123,10 @@ def _no_ipa_overlap(e: ExtentEncoding, d: int, i: int) -> z3.BoolRef:
             continue
         when = z3.And(alive, direct if is_direct else z3.Not(direct))
         wins = _windows(e, is_direct)  # type: ignore[arg-type]
-        rb = e.rambase(d, i)
         for r in mmio + wins:
             (lo, cnt), = _frames_of(e, r)  # type: ignore[arg-type]
-            parts.append(z3.Implies(when, disjoint(rb, e.bv(dom.pages), e.bv(lo), e.bv(cnt))))
+            for s, n in e.ram_ranges(d, i, is_direct):
+                parts.append(z3.Implies(when, disjoint(s, n, e.bv(lo), e.bv(cnt))))
         if any(a.overlaps(w) for a in mmio for w in wins):
             parts.append(z3.Not(when))
     return all_of(parts)

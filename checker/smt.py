@@ -182,9 +182,6 @@ DEFAULT_TIMEOUT = 300.0  # seconds per property when the caller sets none
 MAX_DEPTH = 10_000  # unrolling bound when the caller sets none (the budget usually stops first)
 
 
-ENCODED_OPS = (m.OpKind.CREATE, m.OpKind.DESTROY, m.OpKind.BALLOON_OUT, m.OpKind.BALLOON_IN)
-
-
 def encoding_for(model: m.Model) -> str | tuple[str, str]:
     """"page" (exact, small heaps), "extent" (real sizes, bounded), or ("none", why)."""
     frames, mapvars = page_level_size(model)
@@ -203,19 +200,7 @@ def supports(model: m.Model, prop: m.Property) -> bool | str:
     which = encoding_for(model)
     if isinstance(which, tuple):
         return which[1]
-    if which == "extent":
-        for _j, op in _ops(model):
-            if op.kind not in ENCODED_OPS:
-                return f"the extent-level encoding does not encode `{op.kind.value}` yet"
-        if prop.kind is m.PropertyKind.DMA_REACHES_INTENDED:
-            return "the extent-level encoding does not encode dma_reaches_intended yet"
     return supported(model, prop)
-
-
-def _ops(model: m.Model) -> list[tuple[int, m.Op]]:
-    from checker.encode import flatten_ops
-
-    return flatten_ops(model.scenario)
 
 
 def _minimise(s: z3.Solver, run: Unrolling, n: int, budget: Budget,

@@ -13,7 +13,7 @@ from checker import extents as ex
 from checker import placement as pl
 from checker.encode_extent import EXTENTS, ExtentEncoding
 from checker.encode_extent_policy import policy_block, policy_frames, zone_lt
-from checker.model import OpKind, Placement, Step
+from checker.model import Op, OpKind, Placement, Step
 
 
 def test_zone_lt_is_bit_length_order() -> None:
@@ -35,7 +35,7 @@ def _random_case(rng: random.Random) -> tuple[ExtentEncoding, list[list[tuple[in
         lo += size + rng.randrange(1, 300)
     placement = rng.choice((Placement.TOP_DOWN, Placement.BOTTOM_UP))
     doms = [domain(j, f"d{j}", 64 * PAGE) for j in range(3)]
-    mdl = model(doms, [Step(OpKind.CREATE, 0)], [],
+    mdl = model(doms, [Step(Op(OpKind.CREATE, 0))], [],
                 ram=[ram(f"b{j}", s * PAGE, c * PAGE) for j, (s, c) in enumerate(banks)],
                 max_order=rng.randrange(2, 9), placement=placement)
     enc = ExtentEncoding(mdl, set())
