@@ -99,6 +99,17 @@ class Scenario:
                 lo -= 1
             self.lo.append(lo)
 
+    def longest(self) -> int | None:
+        """NOTE(scenario-bound): the most actions a run can take, None when a `loop` makes
+        runs unbounded. Every action moves the position (pc, count) strictly forward: a
+        `step` past itself, an alternative of a `choose` its count up by one (past itself at
+        its bound, so at most `max_times` actions), and skipping is no action. So every
+        reachable state is reached in at most this many steps."""
+        if any(isinstance(st, m.Loop) for st in self.statements):
+            return None
+        return sum(1 if isinstance(st, m.Step) else st.max_times for st in self.statements
+                   if isinstance(st, m.Step | m.Choose))
+
     def state_keys(self) -> list[tuple[VarKey, z3.SortRef]]:
         return [(("pc",), z3.BitVecSort(self.pc_bits)), (("count",), z3.BitVecSort(self.count_bits))]
 

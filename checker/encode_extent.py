@@ -184,7 +184,10 @@ class ExtentEncoding(StateVars):
         self.W = frame_bits(model)
         # owned extent slots per domain: a policy hands out n frames as up to that many
         # buddies (encode_extent_policy.policy_frames), one slot each
-        self.nx = [POLICY_EXTENTS if self.policy is not None and d.may_plain and d.pages > 1
+        from checker.encode_extent_policy import policy_slots  # NOTE(policy-slots)
+
+        self.nx = [policy_slots(model, heap, d.index, POLICY_EXTENTS)
+                   if self.policy is not None and d.may_plain and d.pages > 1
                    else EXTENTS for d in self.doms]
         self._keycache = self.state_keys()
         self._sortof = dict(self._keycache)

@@ -27,8 +27,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import z3
+from z3 import z3core as _core
 
-from checker.encode import any_of
+from checker import extents as ex
+from checker import model as m
+from checker import placement as pl
+from checker.encode import and_, any_of, eq, ite, neg, or_
 
 if TYPE_CHECKING:
     from checker.encode_extent import ExtentEncoding
@@ -139,16 +143,25 @@ def _best(e: ExtentEncoding, cands: list[tuple[z3.BoolRef, Any, int]], top_down:
     return has, bt, bp
 
 
+def _cmp(mk: Any, a: Any, b: Any) -> z3.BoolRef:
+    """An unsigned bit-vector comparison in one native call (NOTE(fast-terms) in encode.py);
+    a and b are bit-vectors of the encoding's width."""
+    ctx = a.ctx
+    return z3.BoolRef(mk(ctx.ref(), a.as_ast(), b.as_ast()), ctx)
+
+
 def _best_one_zone(e: ExtentEncoding, cands: list[tuple[z3.BoolRef, Any, int]],
                    top_down: bool, prev: tuple[Any, Any] | None) -> tuple[z3.BoolRef, Any, Any]:
     """`_best` when the key is (order, address): per order the highest (top-down) or lowest
     address after `prev`, then the smallest order that has one."""
+    better_mk = _core.Z3_mk_bvugt if top_down else _core.Z3_mk_bvult
+
     def after(t: Any, q: int) -> z3.BoolRef:
         if prev is None:
             return z3.BoolVal(True)
         pt, pp = prev
-        later = z3.ULT(t, pt) if top_down else z3.UGT(t, pt)
-        return z3.Or(z3.ULT(pp, e.bv(q)), z3.And(pp == e.bv(q), later))
+        later = _cmp(better_mk, pt, t)
+        return or_(_cmp(_core.Z3_mk_bvult, pp, e.bv(q)), and_(eq(pp, e.bv(q)), later))
     by_order: dict[int, list[tuple[z3.BoolRef, Any]]] = {}
     for v, t, p in cands:
         by_order.setdefault(p, []).append((v, t))
@@ -156,12 +169,12 @@ def _best_one_zone(e: ExtentEncoding, cands: list[tuple[z3.BoolRef, Any, int]],
     for q in sorted(by_order, reverse=True):  # the smallest order ends the chain on top
         hq, tq = z3.BoolVal(False), e.bv(0)
         for v, t in by_order[q]:
-            elig = z3.And(v, after(t, q))
-            better = z3.UGT(t, tq) if top_down else z3.ULT(t, tq)
-            tq = z3.If(z3.And(elig, z3.Or(z3.Not(hq), better)), t, tq)
-            hq = z3.Or(hq, elig)
-        bt, bp = z3.If(hq, tq, bt), z3.If(hq, e.bv(q), bp)
-        has = z3.Or(has, hq)
+            elig = and_(v, after(t, q))
+            better = _cmp(better_mk, t, tq)
+            tq = ite(and_(elig, or_(neg(hq), better)), t, tq)
+            hq = or_(hq, elig)
+        bt, bp = ite(hq, tq, bt), ite(hq, e.bv(q), bp)
+        has = or_(has, hq)
     return has, bt, bp
 
 
@@ -200,4 +213,36 @@ def policy_frames(e: ExtentEncoding, n: int, top_down: bool, i: int, slots: int,
     return fits, over, exts
 
 
-__all__ = ["policy_block", "policy_frames", "zone_lt"]
+def policy_slots(model: m.Model, heap: ex.Extents, d: int, floor: int) -> int:
+    """NOTE(policy-slots): extent slots for ordinary domain d, whose multi-page requests follow
+    the allocator policy (one slot per buddy, NOTE(extent-buddy-frames)): at least `floor`, and
+    as many buddies as its request takes from the initial free heap (the whole heap: nothing
+    is owned initially), plus one for each action of the scenario that can give frames back
+    (a `loop` counts twice) as slack for a heap fragmented by then. This is only a size: a
+    request that needs more buddies than d has slots is still a `cut` (NOTE(extent-bound)),
+    detected exactly, so the sizing never makes a verdict unsound, it only decides how often
+    the bound is met; domains whose request fits in `floor` buddies keep `floor` slots."""
+    dom = model.domains[d]
+    top_down = model.hypervisor.placement is m.Placement.TOP_DOWN
+    if pl.buddy_frames(heap, dom.pages, model.hypervisor.max_order, top_down) is None:
+        return floor
+    blocks = ex.buddies(heap, model.hypervisor.max_order)
+    blocks.sort(key=(lambda b: (-b[0].bit_length(), b[1], -b[0])) if top_down else
+                (lambda b: (b[0].bit_length(), b[1], b[0])))
+    need, left = 0, dom.pages
+    for _start, order in blocks:
+        if left <= 0:
+            break
+        left -= 1 << order
+        need += 1
+    frees = 0
+    for st in model.scenario.statements:
+        alts = (st.op,) if isinstance(st, m.Step) else st.alternatives
+        times = 1 if isinstance(st, m.Step) else st.max_times if isinstance(st, m.Choose) else 2
+        if any(getattr(op, "kind", None) in (m.OpKind.BALLOON_OUT, m.OpKind.DESTROY, m.OpKind.GRANT)
+               for op in alts):
+            frees += times
+    return max(floor, need + frees)
+
+
+__all__ = ["policy_block", "policy_frames", "policy_slots", "zone_lt"]

@@ -6,6 +6,20 @@ and every next-state variable an `If` chain over the branches that write it
 (NOTE(frame-rule) in encode.py). Step i is the same term with its variables renamed by one
 native substitution; properties, lemmas and simple-path constraints are renamed the same way.
 It also reads a model back as a list of `encode.Step`s (operation, outcome, choices).
+
+NOTE(forward-propagation): BMC starts from one concrete initial state, and at real sizes most
+of T is circuitry (an allocator policy's buddy search, NOTE(extent-buddies)) over state
+variables whose values are then known: the whole state after a deterministic step (a create
+under `top-down`), the scenario position after any step. `forward(i)` is T(s_i, s_i+1) for
+the BMC solver with every state-i variable whose value is known replaced by that value and
+simplified; top-level conjuncts that fix a variable (`x`, `not x`, `x == value`) are
+substituted in turn until none is left. Branches whose guard becomes false drop out with their
+circuits (so only the operations the scenario can reach at step i remain), and a next-state
+variable that comes out as a value is known at state i + 1. Every value substituted is also
+asserted (`x == value`), so the conjunction is equivalent to T(s_i, s_i+1) given what the
+earlier steps fixed, and a model still assigns every variable that reading a trace back or
+minimising it reads. The step case of k-induction starts from an arbitrary state and keeps
+using `transition(i)`.
 """
 
 from __future__ import annotations
@@ -54,6 +68,44 @@ class Subst:
         return z3.z3._to_expr_ref(raw, ctx)
 
 
+def _unit(c: z3.ExprRef) -> tuple[z3.ExprRef, z3.ExprRef] | None:
+    """(variable, value) if the conjunct c fixes a variable: x, not x, x == value."""
+    def var(x: z3.ExprRef) -> bool:
+        return bool(z3.is_const(x) and x.decl().kind() == z3.Z3_OP_UNINTERPRETED)
+
+    def val(x: z3.ExprRef) -> bool:
+        return bool(z3.is_bv_value(x) or z3.is_true(x) or z3.is_false(x))
+    if var(c):
+        return c, z3.BoolVal(True, c.ctx)
+    if z3.is_not(c) and var(c.arg(0)):
+        return c.arg(0), z3.BoolVal(False, c.ctx)
+    if z3.is_eq(c):
+        a, b = c.arg(0), c.arg(1)
+        if var(a) and val(b):
+            return a, b
+        if var(b) and val(a):
+            return b, a
+    return None
+
+
+def propagate(f: z3.BoolRef) -> tuple[dict[int, tuple[z3.ExprRef, z3.ExprRef]], z3.BoolRef]:
+    """Substitute the variables f's top-level conjuncts fix, simplify, repeat until none is
+    left (NOTE(forward-propagation)). Returns the fixed variables (by term id) and the rest:
+    f is equivalent to their equalities and the rest."""
+    fixed: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}
+    while True:
+        parts = f.children() if z3.is_and(f) else [f]
+        new: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}
+        for c in parts:
+            u = _unit(c)
+            if u is not None and u[0].get_id() not in fixed:
+                new.setdefault(u[0].get_id(), u)
+        if not new:
+            return fixed, f
+        fixed.update(new)
+        f = z3.simplify(Subst(list(new.values()))(f))
+
+
 class Unrolling:
     """T(i, i+1) for i = 0, 1, ...: one indicator per (step, branch) and the frame rule.
 
@@ -76,6 +128,10 @@ class Unrolling:
         self._state_subs: dict[int, Subst] = {}
         self._distinct0: z3.BoolRef | None = None
         self._step_subs: dict[int, Subst] = {}
+        # NOTE(forward-propagation): the values known at each state of the BMC unrolling
+        self._known: list[dict[int, tuple[z3.ExprRef, z3.ExprRef]]] = [
+            {v.get_id(): (v, x) for v, x in enc.initial_values(0)}]
+        self._forward: list[z3.BoolRef] = []
 
     def _build(self, brs: list[Branch], inds: list[z3.BoolRef]) -> z3.BoolRef:
         enc = self.enc
@@ -86,8 +142,13 @@ class Unrolling:
             for key, val in br.writes.items():
                 writers.setdefault(key, []).append((ind, val))
         for key, _sort in self.state:
+            ws = writers.pop(key, [])
             val = enc.var(key, 0)
-            for ind, new in reversed(writers.pop(key, [])):
+            if len(ws) == len(brs) and ws:
+                # written by every branch, exactly one of which fires: the last one's value
+                # needs no condition (and the current value is never kept)
+                val = ws.pop()[1]
+            for ind, new in reversed(ws):
                 val = ite(ind, new, val)
             parts.append(eq(enc.var(key, 1), val))
         if writers:
@@ -121,6 +182,31 @@ class Unrolling:
             j = len(self._trans)
             self._trans.append(self.at_step(self.template, j))
         return self._trans[i]
+
+    def known(self, i: int) -> list[tuple[z3.ExprRef, z3.ExprRef]]:
+        """(variable, value) for the state-i variables the BMC unrolling has fixed
+        (NOTE(forward-propagation)); state i must have been reached by `forward`."""
+        return [(v, x) for v, x in self._known[i].values()]
+
+    def forward(self, i: int) -> z3.BoolRef:
+        """T(s_i, s_i+1) for BMC from the initial state, what is known propagated
+        (NOTE(forward-propagation)). Steps are built in order; each once."""
+        while len(self._forward) <= i:
+            j = len(self._forward)
+            known = self._known[j]
+            f = z3.simplify(Subst([p for p in known.values()])(self.transition(j)))
+            fixed, f = propagate(f)
+            nxt = {self.enc.table.get(k, j + 1, srt).get_id() for k, srt in self.state}
+            self._known.append({x: p for x, p in fixed.items() if x in nxt})
+            self._forward.append(all_of([eq(v, x) for v, x in fixed.values()] + [f]))
+        return self._forward[i]
+
+    def forward_at(self, e0: z3.ExprRef, i: int) -> z3.ExprRef:
+        """A formula over state 0 moved to state i of the BMC unrolling, the values known there
+        substituted (NOTE(forward-propagation))."""
+        e = self.at(e0, i)
+        known = self._known[i]
+        return z3.simplify(Subst(list(known.values()))(e)) if known else e
 
     def ind(self, i: int, b: int) -> z3.BoolRef:
         return self.enc.table.get(("fire", b), i, z3.BoolSort())

@@ -179,6 +179,7 @@ EXTENT_WARNING = (
     "NOTE(extent-bound)): a violation found is the shortest within that bound, and no "
     "violation is not a proof")
 DEFAULT_TIMEOUT = 300.0  # seconds per property when the caller sets none
+SCENARIO_BMC = 8  # at real size, BMC alone over scenarios of at most this many steps
 MAX_DEPTH = 10_000  # unrolling bound when the caller sets none (the budget usually stops first)
 
 
@@ -376,9 +377,14 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
     cut0 = enc.cut(0) if isinstance(enc, ExtentEncoding) else None
     exact0 = prop0 if cut0 is None else z3.And(prop0, z3.Not(cut0))
     warnings: list[str] = []
+    longest = enc.scn.longest()
 
     def P(i: int) -> z3.BoolRef:
         return run.at(prop0 if bounded else exact0, i)
+
+    def PB(i: int) -> z3.BoolRef:
+        """P at state i of the BMC unrolling (NOTE(forward-propagation) in encode_unroll.py)."""
+        return run.forward_at(prop0 if bounded else exact0, i)
 
     base, step = make_solver(budget), make_solver(budget)
     base.add(enc.init(0))
@@ -396,12 +402,12 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         nonlocal based, bounded
         stats["k_reached"] = k
         if k > 0:
-            base.add(run.transition(k - 1))
+            base.add(run.forward(k - 1))
         while True:
             if bounded:
                 assert cut0 is not None
-                base.add(z3.Not(run.at(cut0, k)))
-            with goal(base, z3.Not(P(k)), f"goal.base.{k}") as act:
+                base.add(z3.Not(run.forward_at(cut0, k)))
+            with goal(base, z3.Not(PB(k)), f"goal.base.{k}") as act:
                 a = check(base, budget, act)
                 if a.outcome is Outcome.SAT and cut0 is not None and not bounded and \
                         model_bool(base.model(), run.at(cut0, k)):
@@ -426,8 +432,12 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                                    placement), budget, stats,
                                    warnings=warnings + [f"solver gave up at depth {k}: {a.reason}"])
             break
-        base.add(P(k))
+        base.add(PB(k))
         based = k
+        if longest is not None and k >= longest:
+            # NOTE(scenario-bound): no run is longer, so the step case for k + 1 has no path
+            stats["scenario_bound"] = longest
+            return proved(longest + 1, base)
         return None
 
     def add_step(k: int) -> None:
@@ -494,6 +504,15 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
     # deeper BMC query; the others go on as before.
     early: Answer | None = None
     early_bounded = False
+    if extent and longest is not None and longest <= SCENARIO_BMC:
+        # NOTE(scenario-bound): a short scenario at real size: BMC over every run (with what
+        # the concrete initial state fixes propagated, NOTE(forward-propagation)) is both the
+        # proof and the shortest counterexample, and never bit-blasts the relation over an
+        # arbitrary state as the step case does
+        for j in range(longest + 1):
+            got = base_query(j)
+            if got is not None:
+                return got
     for j in range(min(LEMMA_DEPTH, bound) + 1):
         got = base_query(j)
         if got is not None:

@@ -274,3 +274,14 @@ def test_grant_dma_without_swiotlb_reaches_the_backends_own_page() -> None:
 def test_grant_models_agree_with_the_explicit_engine() -> None:
     # the hook backend is 1:1 or not depending on which domain is created first
     assert compare(_grant_model("hook", swiotlb=False)) == []
+
+
+def test_scenario_length_bound() -> None:
+    """NOTE(scenario-bound): steps count once, a choose its bound, a loop makes it unbounded."""
+    from checker import model as mm
+    from checker.encode import Scenario
+
+    c0, c1 = mm.Op(mm.OpKind.CREATE, 0), mm.Op(mm.OpKind.CREATE, 1)
+    assert Scenario(mm.Scenario((mm.Step(c0), mm.Step(c1)))).longest() == 2
+    assert Scenario(mm.Scenario((mm.Step(c0), mm.Choose((c0, c1), 3)))).longest() == 4
+    assert Scenario(mm.Scenario((mm.Step(c0), mm.Loop((c1,))))).longest() is None

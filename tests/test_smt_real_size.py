@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from checker.cmd_verify import run_verify
 from checker.resolve import load_model
 from checker.results import Verdict
 from checker.smt import verify_property
@@ -43,16 +42,39 @@ def test_real_size_violations_replay(name: str, prop: str, length: int) -> None:
     assert r.trace is not None  # replayed by the reference semantics
 
 
-def test_a_cut_limits_the_scope_and_the_engines_still_agree() -> None:
-    """512 MiB under top-down takes more buddies than an ordinary domain has extent slots: the
-    create is cut at depth 1, so the symbolic engine cannot see the 1-step violation and says
-    only `holds` up to depth 0; `--engine both` accepts that against explicit's violation."""
-    path = str(MODELS / "findings/rambase-default-l4per-512m.m11")
-    model = load_model(path)
-    r = verify_property(model, model.property("no_ipa_overlap"), depth=None, timeout=120)
+def test_a_cut_limits_the_scope() -> None:
+    """Under placement `any` a 128 MiB create may take its frames as more runs than the
+    extent bound holds: the create is cut at depth 1, so no violation up to there is only
+    `holds` with scope depth 0, never `proved`."""
+    model = load_model(str(MODELS / "findings/heap-fragmented.m11"))
+    r = verify_property(model, model.property("ipa_eq_pa"), depth=None, timeout=120)
     assert r.verdict is Verdict.HOLDS and not r.scope.exhaustive
     assert r.stats["cut_depth"] == 1 and r.scope.depth == 0
     assert any("leaves out" in w for w in r.warnings)
-    report, _ = run_verify(path, engine="both", timeout=120)
-    (res,) = report.results
-    assert res.verdict is Verdict.VIOLATED and res.trace_length == 1
+
+
+@pytest.mark.parametrize("name, prop, verdict, length", [
+    # NOTE(forward-propagation): the concrete initial state folds the policy's circuits away
+    ("findings/hook-id1-domu-first.m11", "ipa_eq_pa", Verdict.VIOLATED, 2),
+    ("findings/hook-id1-domu-first.m11", "domd_boots", Verdict.PROVED, None),
+    ("findings/balloon-keep-owned.m11", "ipa_eq_pa", Verdict.PROVED, None),
+    ("findings/balloon-keep-owned.m11", "domd_balloon_in", Verdict.PROVED, None),
+    ("findings/balloon-keep-owned.m11", "no_frame_shared", Verdict.PROVED, None),
+    # NOTE(policy-slots): 512 MiB under top-down takes 10 buddies
+    ("findings/rambase-by-hand-other-domain.m11", "ipa_eq_pa", Verdict.VIOLATED, 2),
+    ("findings/rambase-by-hand-other-domain.m11", "domd_boots", Verdict.PROVED, None),
+    ("findings/rambase-default-l4per-512m.m11", "no_ipa_overlap", Verdict.VIOLATED, 1),
+])
+def test_short_scenarios_at_real_size(name: str, prop: str, verdict: Verdict,
+                                      length: int | None) -> None:
+    """BMC over every run of a loop-free scenario (NOTE(scenario-bound)): a proof is
+    `k-induction(k=L+1)` with L the scenario's length, a violation the shortest one."""
+    model = load_model(str(MODELS / name))
+    r = verify_property(model, model.property(prop), depth=None, timeout=120)
+    assert r.verdict is verdict, (r.verdict, r.warnings)
+    assert "cut_depth" not in r.stats
+    if verdict is Verdict.PROVED:
+        bound = r.stats["scenario_bound"]
+        assert r.scope.exhaustive and r.method == f"k-induction(k={bound + 1})"
+    else:
+        assert r.trace_length == length and r.trace is not None
