@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import z3
 
+from checker import encode_invariant
 from checker import extents as ex
 from checker import model as m
 from checker.encode import all_of, any_of
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 def holds(e: ExtentEncoding, prop: m.Property, i: int) -> z3.BoolRef:
     k = prop.kind
+    if k is m.PropertyKind.INVARIANT:
+        return encode_invariant.holds(encode_invariant.ExtentFields(e), e.model, prop, i)
     doms = [d for d in range(e.nd) if prop.covers(d)]
     if k not in SUPPORTED:
         raise NotImplementedError(k.value)

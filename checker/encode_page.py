@@ -5,6 +5,8 @@ State at step i (keys of the `VarTable`, checker/encode.py):
   ("next_id",)               only when some domain uses `direct_map when id == N`
   ("alive", d)               domain d is alive
   ("direct", d)              only for hook domains (otherwise derived from alive)
+  ("id", d)                  d's domain id (0 when dead), only when ids are tracked and some
+                             invariant reads `.id` (checker/encode_invariant.py)
   ("rb", d, c)               one-hot: d's rambase is candidate c (only when it can vary)
   ("own", d, f)              d owns frame f (f indexes `frames`: the heap, then static memory)
   ("map", d, s, f)           p2m slot s of a 1:1 domain maps frame f (at most one f per slot)
@@ -91,6 +93,23 @@ def heap_frames(model: m.Model) -> tuple[ex.Extents, ex.Extents]:
     statics = ex.normalize((r.base >> sh, r.size >> sh) for d in model.domains for r in d.static_mem)
     heap = ex.difference(ex.difference(ex.difference(ram, holes), statics), ((0, 1),))
     return heap, statics
+
+
+def reads_ids(model: m.Model) -> bool:
+    """Some invariant of the model reads a domain's `.id`."""
+    def reads(e: m.Expr) -> bool:
+        if isinstance(e, m.Attr):
+            return e.name == "id" or reads(e.obj)
+        if isinstance(e, m.Quant):
+            return reads(e.body)
+        if isinstance(e, m.Interval):
+            return reads(e.lo) or reads(e.hi)
+        if isinstance(e, m.BinOp):
+            return reads(e.left) or reads(e.right)
+        if isinstance(e, m.Not):
+            return reads(e.operand)
+        return False
+    return any(p.expr is not None and reads(p.expr) for p in model.properties)
 
 
 def page_level_size(model: m.Model) -> tuple[int, int]:
@@ -206,6 +225,7 @@ class PageEncoding(StateVars):
         hooks = [d.hook_id for d in self.doms if d.decl is m.DirectMap.HOOK]
         self.track_id = bool(hooks)
         self.id_cap = max((h for h in hooks if h is not None), default=0) + 1
+        self.keep_ids = self.track_id and reads_ids(model)
         self.blocks = {d.index: self._blocks(d) for d in self.doms}
         self.rb_cands = [self._rb_cands(d) for d in self.doms]
         self.nslots = [self._nslots(d) for d in self.doms]
@@ -311,6 +331,8 @@ class PageEncoding(StateVars):
             keys.append((("alive", d), B))
             if dom.decl is m.DirectMap.HOOK:
                 keys.append((("direct", d), B))
+            if self.keep_ids:
+                keys.append((("id", d), z3.BitVecSort(bits_for(self.id_cap))))
             if len(self.rb_cands[d]) > 1:
                 keys += [(("rb", d, c), B) for c in self.rb_cands[d]]
             keys += [(("own", d, f), B) for f in range(len(self.frames))]
@@ -505,6 +527,10 @@ class PageEncoding(StateVars):
                 out.append(implies(alive, pb_eq([(b, 1) for b in rbs], 1)))
             if self.has(("direct", d)):
                 dead.append(neg(self.var(("direct", d), i)))
+            if self.keep_ids:
+                did = self.var(("id", d), i)
+                dead.append(did == 0)
+                out.append(implies(alive, and_(z3.UGE(did, 1), z3.ULE(did, self.id_cap))))
             out.append(implies(neg(alive), and_(dead)))
             for s in range(self.nslots[d]):
                 sf = [self.mp(d, s, f, i) for f in self.slot_frames[d][s]]

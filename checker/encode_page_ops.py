@@ -179,6 +179,8 @@ def _create(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]
     if e.track_id:
         nid = e.var(("next_id",), i)
         common[("next_id",)] = ite(z3.ULT(nid, e.id_cap), nid + 1, nid)
+        if e.keep_ids:
+            common[("id", d)] = nid
     if dom.decl is m.DirectMap.HOOK:
         goes = (e.var(("next_id",), i) == dom.hook_id) if dom.hook_id is not None else F()
         common[("direct", d)] = goes
@@ -255,6 +257,8 @@ def _create(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]
 def _destroy(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     d = op.domain
     w: Writes = {("alive", d): F()}
+    if e.has(("id", d)):
+        w[("id", d)] = z3.BitVecVal(0, e.var(("id", d), i).size())
     if e.has(("direct", d)):
         w[("direct", d)] = F()
     w.update(_rb_writes(e, d, {}))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import z3
 
+from checker import encode_invariant
 from checker import extents as ex
 from checker import model as m
 from checker.encode import all_of, and_, any_of, implies, neg, or_, pb_le
@@ -43,6 +44,8 @@ def observed_failures(model: m.Model) -> set[tuple[m.OpKind, int]]:
 
 
 def supported(model: m.Model, prop: m.Property) -> bool | str:
+    if prop.kind is m.PropertyKind.INVARIANT:
+        return encode_invariant.supported(model, prop, "page")
     if prop.kind not in SUPPORTED:
         return f"the symbolic engine does not encode `{prop.kind.value}` yet"
     return True
@@ -50,6 +53,8 @@ def supported(model: m.Model, prop: m.Property) -> bool | str:
 
 def holds(e: PageEncoding, prop: m.Property, i: int) -> z3.BoolRef:
     k = prop.kind
+    if k is m.PropertyKind.INVARIANT:
+        return encode_invariant.holds(encode_invariant.PageFields(e), e.model, prop, i)
     doms = [d for d in range(e.nd) if prop.covers(d)]
     if k is m.PropertyKind.IPA_EQ_PA:
         return all_of(_ipa_eq_pa(e, d, i) for d in doms if e.model.domains[d].wants_direct_map)

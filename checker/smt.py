@@ -165,6 +165,7 @@ from checker.diagnostics import CheckerError, Diagnostic, Exit, Note
 from checker.encode import Step, and_, model_bool
 from checker.encode_extent import ExtentEncoding
 from checker.encode_extent import supported as extent_supported
+from checker.encode_invariant import supported as invariant_supported
 from checker.encode_page import MAX_FRAMES, MAX_MAP_VARS, PageEncoding, page_level_size
 from checker.encode_props import observed_failures, supported
 from checker.encode_unroll import Encoding, Unrolling, holds
@@ -201,6 +202,8 @@ def supports(model: m.Model, prop: m.Property) -> bool | str:
     which = encoding_for(model)
     if isinstance(which, tuple):
         return which[1]
+    if which == "extent" and prop.kind is m.PropertyKind.INVARIANT:
+        return invariant_supported(model, prop, "extent")
     return supported(model, prop)
 
 

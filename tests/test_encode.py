@@ -165,9 +165,11 @@ def test_depth_bound_gives_holds_with_its_scope() -> None:
 
 def test_unsupported_is_undecided_with_a_reason() -> None:
     model = frag_balloon(8, 1, 2, "naive")
-    inv = m.Property("mine", m.PropertyKind.INVARIANT, (), m.Num(1))
+    inv = m.Property("mine", m.PropertyKind.INVARIANT, (), m.Quant(
+        "forall", "d", "domains", None,
+        m.Quant("forall", "x", "mappings", "d", m.BinOp(">", m.Attr(m.Var("x"), "size"), m.Num(0)))))
     why = smt.supports(model, inv)
-    assert isinstance(why, str) and "invariant" in why
+    assert isinstance(why, str) and "mappings(d)" in why
     r = verify_property(model, inv, depth=None, timeout=5.0)
     assert r.verdict is Verdict.UNDECIDED and r.engine == "smt" and why in r.warnings
 
