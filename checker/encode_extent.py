@@ -4,6 +4,8 @@ as 64-bit bit-vectors, each domain's frames as a bounded set of extents.
 State at step i (keys of the `VarTable`, checker/encode.py):
   ("pc",) ("count",) ("next_id",)      as in the page-level encoding
   ("alive", d) ("direct", d)           alive; 1:1 established at creation (hook domains)
+  ("id", d)                            d's domain id (0 when dead), only when ids are tracked
+                                       and some invariant reads `.id`
   ("rb", d)                            rambase frame (only when it can vary: `allocated`)
   ("os", d, e) ("ol", d, e)            owned extent e of d: start frame, count (0 = unused)
   ("ri", d, r) ("rm", d, r) ("rc", d, r)
@@ -69,7 +71,7 @@ from checker.encode import (
     model_int,
     value_int,
 )
-from checker.encode_page import GUEST_RAM0_BASE, Dom, StateVars, heap_frames
+from checker.encode_page import GUEST_RAM0_BASE, Dom, StateVars, heap_frames, reads_ids
 
 EXTENTS = 4  # owned extents per domain (NOTE(extent-bound))
 POLICY_EXTENTS = 8  # for an ordinary domain whose multi-page requests follow a policy
@@ -180,6 +182,7 @@ class ExtentEncoding(StateVars):
         hooks = [d.hook_id for d in self.doms if d.decl is m.DirectMap.HOOK]
         self.track_id = bool(hooks)
         self.id_cap = max((h for h in hooks if h is not None), default=0) + 1
+        self.keep_ids = self.track_id and reads_ids(model)
         self.frames_note = f"{self.heap_total} heap frames in {len(heap)} extents"
         self.W = frame_bits(model)
         # owned extent slots per domain: a policy hands out n frames as up to that many
@@ -241,6 +244,8 @@ class ExtentEncoding(StateVars):
             keys.append((("next_id",), z3.BitVecSort(bits_for(self.id_cap))))
         for d, dom in enumerate(self.doms):
             keys.append((("alive", d), B))
+            if self.keep_ids:
+                keys.append((("id", d), z3.BitVecSort(bits_for(self.id_cap))))
             if dom.decl is m.DirectMap.HOOK:
                 keys.append((("direct", d), B))
             if self.rb_varies(d):
@@ -380,6 +385,11 @@ class ExtentEncoding(StateVars):
                 dead.append(self.var(("rb", d), i) == 0)
             if self.has(("direct", d)):
                 dead.append(z3.Not(self.var(("direct", d), i)))
+            if self.keep_ids:
+                did = self.var(("id", d), i)
+                dead.append(did == 0)
+                out.append(z3.Implies(self.alive(d, i),
+                                      z3.And(z3.UGE(did, 1), z3.ULE(did, self.id_cap))))
             for g in range(self.ng[d]):
                 gu, gi, gm = self.grant(d, g, i)
                 dead.append(z3.Not(gu))

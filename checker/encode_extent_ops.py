@@ -157,6 +157,8 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
     if e.track_id:
         nid = e.var(("next_id",), i)
         common[("next_id",)] = z3.If(z3.ULT(nid, e.id_cap), nid + 1, nid)
+        if e.keep_ids:
+            common[("id", d)] = nid
     if dom.decl is m.DirectMap.HOOK:
         goes = (e.var(("next_id",), i) == dom.hook_id) if dom.hook_id is not None else \
             z3.BoolVal(False)
@@ -263,6 +265,8 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
 def _destroy(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     d = op.domain
     w: Writes = {("alive", d): z3.BoolVal(False)}
+    if e.keep_ids:
+        w[("id", d)] = z3.BitVecVal(0, e.var(("id", d), i).size())
     if e.has(("direct", d)):
         w[("direct", d)] = z3.BoolVal(False)
     if e.rb_varies(d):

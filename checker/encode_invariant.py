@@ -289,7 +289,12 @@ class ExtentFields:
         return int_ite(e.alive(d, i), val, num(0))
 
     def ident(self, d: int, i: int) -> Int | None:
-        return None
+        """("id", d) when the encoding keeps it (`ExtentEncoding.keep_ids`), read 0 when dead."""
+        e = self.enc
+        if not e.has(("id", d)):
+            return None
+        v = e.var(("id", d), i)
+        return int_ite(e.alive(d, i), unsigned(v, (1 << v.size()) - 1), num(0))
 
 
 # ---- which invariants can be encoded ----------------------------------------------------------
@@ -338,10 +343,6 @@ def _type(e: m.Expr, env: dict[str, str], level: str, model: m.Model) -> str:
         if _type(e.obj, env, level, model) != "domain" or e.name not in DOMAIN_FIELDS:
             raise InvariantError(f"the symbolic engine does not encode the field `.{e.name}` "
                                  "here")
-        if e.name == "id" and level == "extent" and _uses_ids(model):
-            raise InvariantError(
-                "the extent-level encoding does not keep each domain's id, so it cannot encode "
-                "`.id` in a model with `direct_map when id == N`")
         return DOMAIN_FIELDS[e.name]
     if isinstance(e, m.Interval):
         want(e.lo, "int")

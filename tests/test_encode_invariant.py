@@ -533,16 +533,18 @@ def test_mappings_quantifier_is_undecided_with_the_reason() -> None:
     assert r.verdict is Verdict.UNDECIDED and r.warnings == [why]
 
 
-def test_id_at_the_extent_level_is_undecided_with_the_reason() -> None:
+def test_id_at_the_extent_level() -> None:
+    """hook-id1-recreate at real size: domd's second create gets id 2."""
     model = load_model(str(FINDINGS / "hook-id1-recreate.m11"))
     expr = m.Quant("forall", "d", "domains", None,
                    m.BinOp("<=", m.Attr(m.Var("d"), "id"), m.Num(1)))
     inv = m.Property("id_le_1", m.PropertyKind.INVARIANT, (), expr)
     model = replace(model, properties=model.properties + (inv,))
-    why = smt.supports(model, inv)
-    assert isinstance(why, str) and "id" in why and "extent-level" in why
-    r = smt.verify_property(model, inv, depth=None, timeout=5.0)
-    assert r.verdict is Verdict.UNDECIDED and r.warnings == [why]
+    assert smt.encoding_for(model) == "extent" and smt.supports(model, inv) is True
+    r = smt.verify_property(model, inv, depth=None, timeout=120.0)
+    assert r.verdict is Verdict.VIOLATED and r.trace_length == 3, r.warnings
+    assert r.trace is not None
+    assert [s.op for s in r.trace.steps] == ["create domd", "destroy domd", "create domd"]
     # without the id hook every id reads 0, at every level
     plain = replace(model, domains=tuple(replace(d, direct_map=m.DirectMap.ALWAYS,
                                                   hook_id=None) for d in model.domains))
