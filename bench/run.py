@@ -142,6 +142,7 @@ def _frag_cases(sizes: list[str], modes: list[str], engines: list[str], tmp: Pat
 
 def _model_cases(engines: list[str]) -> list[Case]:
     sys.path.insert(0, str(ROOT))
+    from checker.diagnostics import CheckerError
     from checker.resolve import load_model
 
     cases = []
@@ -151,7 +152,8 @@ def _model_cases(engines: list[str]) -> list[Case]:
             continue
         try:
             model = load_model(str(rel))
-        except Exception:  # an include-only fragment or a broken model: not a case
+        except CheckerError as exc:  # an include-only fragment or a broken model: not a case
+            print(f"skipped {rel}: {exc}", file=sys.stderr)
             continue
         for prop in model.properties:
             for engine in engines:
@@ -219,12 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models-only", action="store_true")
     ap.add_argument("--no-models", action="store_true")
     ap.add_argument("--sweep", type=int, default=0, help="engine-agreement sweep: N random models")
+    ap.add_argument("--extent-sweep", type=int, default=0,
+                    help="the extent-level encoding against the explicit engine: N random models")
     ap.add_argument("--output", default=str(RESULTS / "latest.json"))
     args = ap.parse_args(argv)
 
     engines = args.engines.split(",")
     extra = ["--max-states", str(args.max_states)] if args.max_states else []
-    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     warm_up()
     with tempfile.TemporaryDirectory(prefix="m11-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -248,15 +252,26 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         sweep = {"models": args.sweep, "result": run_sweep(args.sweep, 0),
                  "seconds": round(time.perf_counter() - t0, 2)}
+    extent_sweep: dict[str, Any] | None = None
+    if args.extent_sweep:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from test_encode_extent_grants import sweep_extent  # type: ignore[import-not-found]
+
+        t0 = time.perf_counter()
+        extent_sweep = {"models": args.extent_sweep,
+                        "result": sweep_extent(args.extent_sweep, 0),
+                        "seconds": round(time.perf_counter() - t0, 2)}
     command = "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:])
     doc = {"machine": machine(), "date": started, "command": command.strip(),
-           "cases": [asdict(c) for c in done], "sweep": sweep}
+           "cases": [asdict(c) for c in done], "sweep": sweep, "extent_sweep": extent_sweep}
     _write_atomic(Path(args.output), json.dumps(doc, indent=2) + "\n")
     md = (f"# Benchmark results\n\n- machine: {machine()}\n- date: {started}\n"
           f"- command: `{command.strip()}`\n- wall s and peak MB are the whole `checker verify` "
           f"process (start-up included); engine s is the engine's own time.\n\n{table(done)}\n")
     if sweep:
         md += f"\nEngine agreement sweep: {json.dumps(sweep)}\n"
+    if extent_sweep:
+        md += f"\nExtent-level agreement sweep: {json.dumps(extent_sweep)}\n"
     _write_atomic(Path(args.output).with_name("RESULTS.md"), md)
     print()
     print(table(done))

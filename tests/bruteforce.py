@@ -23,8 +23,8 @@ import itertools
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 HOLE = 255
 FREE = 0

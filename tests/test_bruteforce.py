@@ -10,7 +10,6 @@ import math
 import os
 
 import pytest
-
 from bruteforce import PROPERTIES, SIZES, Family, explore, family
 
 SLOW = os.environ.get("MEMORY11_SLOW", "0")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_models import expectations
 
 from checker.cli import cli
-from test_models import expectations
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = sorted((ROOT / "counterexamples").rglob("*.itf.json"))

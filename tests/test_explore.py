@@ -498,8 +498,9 @@ def test_symmetric_ops_count_as_fired(write_m11: Any) -> None:
 
 
 def test_packed_false_searches_the_reference_semantics() -> None:
-    from checker.semantics import Semantics
     from modelkit import frag_balloon
+
+    from checker.semantics import Semantics
 
     model = frag_balloon(8, 1, 2, "fixed")
     sem = Semantics(model, placement="exact", symmetry=False)
@@ -512,8 +513,9 @@ def test_packed_false_searches_the_reference_semantics() -> None:
 def test_small_fixed_exact_counts_with_and_without_symmetry() -> None:
     """frag-balloon small (F=16, K=2, R=2, fixed), exact placement: the benchmark reference and
     tests/bruteforce.py (MEMORY11_SLOW=1) count 610,768 states and 9,236,200 transitions."""
-    from checker.semantics import Semantics
     from modelkit import frag_balloon
+
+    from checker.semantics import Semantics
 
     model = frag_balloon(16, 2, 2, "fixed")
     plain = explore(Semantics(model, placement="exact", symmetry=False),

@@ -319,7 +319,7 @@ def test_the_two_bank_blocks() -> None:
 def test_the_stolen_frame_model_asks_for_every_free_page() -> None:
     path = MODELS / "findings/balloon-release-same-stolen.m11"
     model = load_model(str(path))
-    ps, runs = _free_runs(path)
+    _ps, runs = _free_runs(path)
     free_after = sum(b - a for a, b in runs) - model.domain("domd").pages + 1
     assert model.domain("domu").pages == free_after
 
