@@ -81,8 +81,15 @@ def _smt() -> Callable[..., PropertyResult] | None:
 # store: compiling the packed form (checker/packed.py) costs up to ~0.15 s before the first
 # state, more than 1,000 reference states take. The symbolic engine (and Z3) is imported only
 # when some property is left undecided.
+#
+# The symbolic engine gets, under `auto` and without `--timeout`, an effort budget of
+# AUTO_SMT_EFFORT (Z3's rlimit summed over the property's queries: deterministic, roughly 5 to
+# 15 seconds here); a property it leaves undecided is then searched by the explicit engine
+# without the state budget, as one it does not support, so `auto` never answers `undecided`
+# where the explicit search alone would have answered.
 AUTO_EXPLICIT_STATES = 1000
 AUTO_EXPLICIT_SECONDS = 0.5
+AUTO_SMT_EFFORT = 30_000_000
 
 
 def _smt_supports(model: Model, prop: Property) -> bool:
@@ -289,15 +296,21 @@ def run_verify(
                     r.stats["engine_selected_by"] = "auto (the smt engine cannot decide it)"
                     results[r.property] = r
                 actions.update(again.actions)
+    late: list[Property] = []  # undecided by the symbolic engine under auto
     if smt is not None:
         for p in props:
             prior = results.get(p.name)
             if engine == "auto" and (prior is None or prior.verdict is not Verdict.UNDECIDED
                                      or not _smt_supports(model, p)):
                 continue
-            r = smt(model, p, depth=depth, timeout=timeout)
+            if engine == "auto" and timeout is None:
+                r = smt(model, p, depth=depth, timeout=timeout, effort=AUTO_SMT_EFFORT)
+            else:
+                r = smt(model, p, depth=depth, timeout=timeout)
             if engine == "auto":
                 r.stats["engine_selected_by"] = f"auto (explicit was undecided{why})"
+                if r.verdict is Verdict.UNDECIDED and budgeted:
+                    late.append(p)
             if engine == "both" and prior is not None:
                 why_not = _disagree(prior, r)
                 if why_not is not None:
@@ -312,6 +325,16 @@ def run_verify(
                 continue
             results[p.name] = r
 
+    if late:
+        assert sem is not None
+        again = explore(sem, late, depth=depth, max_states=None, timeout=timeout,
+                        symmetry=symmetry, progress=progress)
+        for r in again.results:
+            gave_up = results[r.property].warnings
+            r.stats["engine_selected_by"] = "auto (the smt engine was undecided)"
+            r.warnings = [f"smt: {w}" for w in gave_up] + r.warnings
+            results[r.property] = r
+        actions.update(again.actions)
     ordered = [results[p.name] for p in props]
     if write_counterexamples:
         for r in ordered:

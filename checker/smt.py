@@ -41,6 +41,7 @@ class Budget:
     started: float = field(default_factory=time.perf_counter)
     rlimit_used: int = 0
     queries: int = 0
+    effort: int | None = None  # total rlimit of all queries (a deterministic cap), None = none
 
     def remaining(self) -> float | None:
         if self.timeout is None:
@@ -93,8 +94,14 @@ def check(s: z3.Solver, budget: Budget, *assumptions: z3.BoolRef,
     `rlimit` caps this one query below the budget's (a deterministic bound on its effort)."""
     if budget.expired():
         return Answer(Outcome.UNKNOWN, "timeout (overall budget)")
+    cap = min(rlimit, budget.rlimit) if rlimit is not None else budget.rlimit
+    if budget.effort is not None:
+        left = budget.effort - budget.rlimit_used
+        if left <= 0:
+            return Answer(Outcome.UNKNOWN, "effort budget spent")
+        cap = min(cap, left)
     s.set("timeout", budget.query_ms())
-    s.set("rlimit", min(rlimit, budget.rlimit) if rlimit is not None else budget.rlimit)
+    s.set("rlimit", cap)
     before = _rlimit_count(s)
     r = s.check(*assumptions)
     budget.queries += 1
@@ -323,19 +330,21 @@ def fresh_context() -> Iterator[z3.Context]:
 
 
 def verify_property(model: m.Model, prop: m.Property, *, depth: int | None,
-                    timeout: float | None) -> PropertyResult:
-    """Decide `prop` with BMC (shortest counterexamples) and k-induction (docs/smt.md)."""
+                    timeout: float | None, effort: int | None = None) -> PropertyResult:
+    """Decide `prop` with BMC (shortest counterexamples) and k-induction (docs/smt.md).
+    `effort` caps the solver work of the whole check (Z3's rlimit, summed over its queries):
+    unlike `timeout` it does not depend on the machine's speed."""
     try:
         with fresh_context():
-            return _verify(model, prop, depth, timeout)
+            return _verify(model, prop, depth, timeout, effort)
     finally:
         # NOTE(fresh-context): free this check's terms now, not during the next check
         gc.collect()
 
 
 def _verify(model: m.Model, prop: m.Property, depth: int | None,
-            timeout: float | None) -> PropertyResult:
-    budget = Budget(timeout if timeout is not None else DEFAULT_TIMEOUT)
+            timeout: float | None, effort: int | None = None) -> PropertyResult:
+    budget = Budget(timeout if timeout is not None else DEFAULT_TIMEOUT, effort=effort)
     why = supports(model, prop)
     if why is not True:
         return _result(prop, Verdict.UNDECIDED, "none", Scope(0, False, "exact"), budget,

@@ -159,7 +159,7 @@ def fake_smt(verdicts: dict[str, str], calls: list[str]) -> object:
     from checker.results import PropertyResult, Scope
 
     def verify_property(model: Model, prop: Property, *, depth: int | None,
-                        timeout: float | None) -> PropertyResult:
+                        timeout: float | None, effort: int | None = None) -> PropertyResult:
         calls.append(prop.name)
         verdict = Verdict(verdicts[prop.name])
         trace = None
@@ -216,6 +216,17 @@ def test_auto_falls_back_to_smt_when_explicit_is_undecided(
     smt_calls.clear()
     code, out, _ = run("verify", "fb-tiny-fixed.m11", "-p", "no_frame_shared")
     assert code == 0 and smt_calls == [] and "[explicit, chosen by auto" in out
+
+
+def test_auto_searches_on_when_smt_is_undecided(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, smt_calls: list[str]) -> None:
+    """NOTE(auto-budget): a property the symbolic engine leaves undecided is searched by the
+    explicit engine without the state budget, so auto answers what the explicit search can."""
+    use_smt(monkeypatch, {"no_frame_shared": "undecided"}, smt_calls)
+    code, out, _ = run("verify", "fb-tiny-naive.m11", "-p", "no_frame_shared")
+    assert code == 0 and smt_calls == ["no_frame_shared"]
+    assert "proved (exhaustive, exact placement, 7,262 states)  [explicit, chosen by auto " \
+        "(the smt engine was undecided)" in out
 
 
 def test_smt_counterexample_is_matched_to_actions_and_replays(
