@@ -28,6 +28,7 @@ from checker.encode_extent_ops import (
     _bv_obj,
     _cut,
     _first,
+    drop_grant,
     not_granted,
     p2m_remove,
     remove_frames,
@@ -188,15 +189,10 @@ def unmap(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]
     w: Writes = {}
     hits = []
     for g in range(e.ng[b]):
-        gu, gi, gm = e.grant(b, g, i)
+        gu, gi, _gm = e.grant(b, g, i)
         hit = z3.And(gu, gi == u)
         hits.append(hit)
-        w[("gu", b, g)] = z3.And(gu, z3.Not(hit))
-        w[("gi", b, g)] = z3.If(hit, e.bv(0), gi)
-        w[("gm", b, g)] = z3.If(hit, e.bv(0), gm)
-        if len(e.fronts[b]) > 1:
-            for f in e.fronts[b]:
-                w[("gf", b, g, f)] = z3.And(e.var(("gf", b, g, f), i), z3.Not(hit))
+        drop_grant(e, w, b, g, hit, i)
     return [Branch(k, lab, "ok", z3.And(e.alive(b, i), any_of(hits)), w,
                    choices=[("ipa", read_int(u))], addresses=[_bv_obj(u)])]
 

@@ -282,16 +282,20 @@ def _destroy(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Bran
     for b in range(e.nd):
         for g in range(e.ng[b]):
             gone = z3.BoolVal(True) if b == d else e.grant_from(b, g, d, i)
-            if z3.is_false(gone):
-                continue
-            gu, gi, gm = e.grant(b, g, i)
-            w[("gu", b, g)] = z3.And(gu, z3.Not(gone))
-            w[("gi", b, g)] = z3.If(gone, e.bv(0), gi)
-            w[("gm", b, g)] = z3.If(gone, e.bv(0), gm)
-            if len(e.fronts[b]) > 1:
-                for f in e.fronts[b]:
-                    w[("gf", b, g, f)] = z3.And(e.var(("gf", b, g, f), i), z3.Not(gone))
+            if not z3.is_false(gone):
+                drop_grant(e, w, b, g, gone, i)
     return [Branch(k, lab, "ok", e.alive(d, i), w)]
+
+
+def drop_grant(e: ExtentEncoding, w: Writes, b: int, g: int, gone: z3.BoolRef, i: int) -> None:
+    """Write grant slot g of backend b as unused when `gone` holds, else as it is."""
+    gu, gi, gm = e.grant(b, g, i)
+    w[("gu", b, g)] = z3.And(gu, z3.Not(gone))
+    w[("gi", b, g)] = z3.If(gone, e.bv(0), gi)
+    w[("gm", b, g)] = z3.If(gone, e.bv(0), gm)
+    if len(e.fronts[b]) > 1:
+        for f in e.fronts[b]:
+            w[("gf", b, g, f)] = z3.And(e.var(("gf", b, g, f), i), z3.Not(gone))
 
 
 def not_granted(e: ExtentEncoding, d: int, x: Any, n: Any, i: int) -> z3.BoolRef:

@@ -236,18 +236,32 @@ def _alive_and(alive: z3.BoolRef, direct: z3.BoolRef) -> Bool:
     return alive if direct.eq(alive) else b_all([alive, direct])
 
 
-class PageFields:
-    """`Fields` of the page-level encoding (checker/encode_page.py)."""
+class _StateFields:
+    """What both encodings' `Fields` read the same way (`encode_page.StateVars`)."""
 
-    def __init__(self, enc: PageEncoding) -> None:
-        self.enc = enc
-        self.shift = enc.shift
+    enc: PageEncoding | ExtentEncoding
 
     def alive(self, d: int, i: int) -> Bool:
         return self.enc.alive(d, i)
 
     def direct(self, d: int, i: int) -> Bool:
         return _alive_and(self.enc.alive(d, i), self.enc.direct(d, i))
+
+    def ident(self, d: int, i: int) -> Int | None:
+        """("id", d) when the encoding keeps it (`keep_ids`), read 0 when dead."""
+        e = self.enc
+        if not e.has(("id", d)):
+            return None
+        v = e.var(("id", d), i)  # any value of its width in a symbolic state, not only ids
+        return int_ite(e.alive(d, i), unsigned(v, (1 << v.size()) - 1), num(0))
+
+
+class PageFields(_StateFields):
+    """`Fields` of the page-level encoding (checker/encode_page.py)."""
+
+    def __init__(self, enc: PageEncoding) -> None:
+        self.enc: PageEncoding = enc
+        self.shift = enc.shift
 
     def rambase(self, d: int, i: int) -> Int:
         """The one-hot rambase (NOTE(one-hot) in encode_page.py) as an If chain; `rb_is` is
@@ -257,27 +271,13 @@ class PageFields:
             out = int_ite(self.enc.rb_is(d, c, i), num(c), out)
         return out
 
-    def ident(self, d: int, i: int) -> Int | None:
-        """("id", d) when the encoding keeps it (`PageEncoding.keep_ids`), read 0 when dead."""
-        e = self.enc
-        if not e.has(("id", d)):
-            return None
-        v = e.var(("id", d), i)  # any value of its width in a symbolic state, not only ids
-        return int_ite(e.alive(d, i), unsigned(v, (1 << v.size()) - 1), num(0))
 
-
-class ExtentFields:
+class ExtentFields(_StateFields):
     """`Fields` of the extent-level encoding (checker/encode_extent.py)."""
 
     def __init__(self, enc: ExtentEncoding) -> None:
-        self.enc = enc
+        self.enc: ExtentEncoding = enc
         self.shift = enc.shift
-
-    def alive(self, d: int, i: int) -> Bool:
-        return self.enc.alive(d, i)
-
-    def direct(self, d: int, i: int) -> Bool:
-        return _alive_and(self.enc.alive(d, i), self.enc.direct(d, i))
 
     def rambase(self, d: int, i: int) -> Int:
         """`ExtentEncoding.rambase` is the declared rambase for a dead domain: read 0 there.
@@ -287,14 +287,6 @@ class ExtentFields:
         fixed = z3.simplify(rb)
         val = num(fixed.as_long()) if z3.is_bv_value(fixed) else unsigned(rb, (1 << e.W) - 1)
         return int_ite(e.alive(d, i), val, num(0))
-
-    def ident(self, d: int, i: int) -> Int | None:
-        """("id", d) when the encoding keeps it (`ExtentEncoding.keep_ids`), read 0 when dead."""
-        e = self.enc
-        if not e.has(("id", d)):
-            return None
-        v = e.var(("id", d), i)
-        return int_ite(e.alive(d, i), unsigned(v, (1 << v.size()) - 1), num(0))
 
 
 # ---- which invariants can be encoded ----------------------------------------------------------

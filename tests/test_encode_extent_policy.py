@@ -24,9 +24,10 @@ def test_zone_lt_is_bit_length_order() -> None:
         assert z3.is_true(got) == (x.bit_length() < y.bit_length()), (x, y)
 
 
-def _random_case(rng: random.Random) -> tuple[ExtentEncoding, list[list[tuple[int, int]]]]:
-    """A heap of one or two banks (frames somewhere in 0..4095) and up to 3 domains owning up
-    to EXTENTS disjoint extents each."""
+def _random_case(rng: random.Random) -> tuple[ExtentEncoding, list[list[tuple[int, int]]],
+                                               ex.Extents]:
+    """A heap of one or two banks (frames somewhere in 0..4095), up to 3 domains owning up
+    to EXTENTS disjoint extents each, and the free heap that leaves."""
     banks = []
     lo = rng.randrange(0, 1024)
     for _ in range(rng.choice((1, 2))):
@@ -52,17 +53,13 @@ def _random_case(rng: random.Random) -> tuple[ExtentEncoding, list[list[tuple[in
             mine.append((a, n))
             free = ex.difference(free, ex.single(a, n))
         owned.append(mine)
-    return enc, owned
+    return enc, owned, free
 
 
 @pytest.mark.parametrize("seed", range(40))
 def test_policy_block_is_the_reference_buddy_block(seed: int) -> None:
     rng = random.Random(seed)
-    enc, owned = _random_case(rng)
-    free = ex.normalize(enc.heap)
-    for mine in owned:
-        for s, n in mine:
-            free = ex.difference(free, ex.single(s, n))
+    enc, owned, free = _random_case(rng)
     top_down = enc.model.hypervisor.placement is Placement.TOP_DOWN
     M = enc.model.hypervisor.max_order
     for order in sorted({0, 1, rng.randrange(0, M + 1), M, M + 1}):
@@ -93,11 +90,7 @@ def test_policy_block_is_the_reference_buddy_block(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(30))
 def test_policy_frames_are_the_reference_buddy_frames(seed: int) -> None:
     rng = random.Random(1000 + seed)
-    enc, owned = _random_case(rng)
-    free = ex.normalize(enc.heap)
-    for mine in owned:
-        for s, n in mine:
-            free = ex.difference(free, ex.single(s, n))
+    enc, owned, free = _random_case(rng)
     top_down = enc.model.hypervisor.placement is Placement.TOP_DOWN
     M = enc.model.hypervisor.max_order
     total = ex.count(free)
