@@ -91,7 +91,7 @@ def _add_grant(e: ExtentEncoding, v: Vals, b: int, f: int, ipa: Any, x: Any) -> 
     return any_of(empty)
 
 
-def _grants_below(e: ExtentEncoding, b: int, x: Any, i: int) -> z3.BitVecRef:
+def grants_below(e: ExtentEncoding, b: int, x: Any, i: int) -> z3.BitVecRef:
     """How many of b's grant mappings lie at an IPA below x."""
     return z3.Sum([z3.If(z3.And(gu, z3.ULT(gi, x)), e.bv(1), e.bv(0))
                    for gu, gi, _gm in (e.grant(b, g, i) for g in range(e.ng[b]))] + [e.bv(0)])
@@ -237,7 +237,7 @@ def dma(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
             # without a grant mapping; the one of rank r is backed by d's r-th lowest frame
             x = e.choice(("dfr",), i)
             rb, P = e.bv(e.doms[d].rambase), e.bv(e.doms[d].pages)
-            rank = ipa - rb - _grants_below(e, d, ipa, i)
+            rank = ipa - rb - grants_below(e, d, ipa, i)
             owns = any_of(z3.And(n != 0, within(x, one, s, n))
                           for s, n in (e.ext(d, y, i) for y in range(e.nx[d])))
             guard = z3.And(mode, z3.UGE(ipa, rb), z3.ULT(ipa, rb + P),
@@ -247,4 +247,4 @@ def dma(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]:
     return out
 
 
-__all__ = ["disjoint", "dma", "grant", "op_branches", "owned_below", "unmap"]
+__all__ = ["disjoint", "dma", "grant", "grants_below", "op_branches", "owned_below", "unmap"]
