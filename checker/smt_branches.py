@@ -22,7 +22,7 @@ import z3
 
 from checker.encode import and_, implies, model_bool, neg
 from checker.encode_unroll import Encoding, Subst, Unrolling
-from checker.smt import Answer, Budget, Outcome, check, make_solver
+from checker.solver import Answer, Budget, Outcome, check, make_solver
 
 HOUDINI_RLIMIT = 3_000_000  # per candidate query (~1 s): past it the candidate is dropped
 

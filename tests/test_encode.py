@@ -16,14 +16,16 @@ from modelkit import GIB, MIB, frag_balloon
 from test_engines_agree import compare
 
 from checker import model as m
-from checker import smt
+from checker import smt, solver
 from checker.diagnostics import CheckerError, Exit
 from checker.encode import Step, model_bool
 from checker.encode_page import PageEncoding
 from checker.encode_props import observed_failures
+from checker.encode_unroll import Unrolling
 from checker.results import PropertyResult, Verdict
 from checker.semantics import Semantics
-from checker.smt import Budget, Outcome, check, make_solver, verify_property
+from checker.smt import verify_property
+from checker.solver import Budget, Outcome, check, make_solver
 
 
 def _verify(model: m.Model, name: str, depth: int | None = None,
@@ -75,7 +77,7 @@ def _reference_sequences(model: m.Model, n: int) -> set[tuple[Any, ...]]:
     sem = Semantics(model, placement="exact" if policy is m.Placement.ANY else policy.value,
                     symmetry=False)
     out: set[tuple[Any, ...]] = set()
-    layer = [((), sem.initial())]
+    layer: list[tuple[tuple[Any, ...], Any]] = [((), sem.initial())]
     for _ in range(n):
         nxt = []
         for seq, st in layer:
@@ -88,13 +90,13 @@ def _reference_sequences(model: m.Model, n: int) -> set[tuple[Any, ...]]:
 
 def _solver_sequences(model: m.Model, n: int) -> set[tuple[Any, ...]]:
     out: set[tuple[Any, ...]] = set()
-    with smt.fresh_context():
+    with solver.fresh_context():
         enc = PageEncoding(model, observed_failures(model))
-        run = smt.Unrolling(enc)
-        budget = smt.Budget(600.0)
-        s = smt.make_solver(budget)
+        run = Unrolling(enc)
+        budget = Budget(600.0)
+        s = make_solver(budget)
         s.add(enc.init(0), *[run.transition(i) for i in range(n)])
-        while smt.check(s, budget).outcome is smt.Outcome.SAT:
+        while check(s, budget).outcome is Outcome.SAT:
             mdl = s.model()
             steps = run.read(mdl, n)
             out.add(tuple((st.op_index, st.choices) for st in steps))

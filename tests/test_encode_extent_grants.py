@@ -31,6 +31,7 @@ from checker.explore import explore
 from checker.model import Model, Placement, Property
 from checker.results import PropertyResult, Verdict
 from checker.semantics import Semantics
+from checker.solver import Budget, make_solver
 
 DEPTH = 5
 
@@ -41,7 +42,7 @@ def bmc(model: Model, prop: Property, depth: int,
     ("violated", k, c) at the first k with a violation, ("holds", depth, c) if none."""
     enc = ExtentEncoding(model, observed_failures(model))
     run = Unrolling(enc)
-    s = smt.make_solver(smt.Budget(timeout))
+    s = make_solver(Budget(timeout))
     s.add(enc.init(0))
     p0, cut0 = holds(enc, prop, 0), enc.cut(0)
     cut: int | None = None

@@ -110,7 +110,7 @@ def test_policy_frames_are_the_reference_buddy_frames(seed: int) -> None:
             r = solver.check()
             solver.pop()
             assert r != z3.unknown
-            return r == z3.sat
+            return bool(r == z3.sat)
         order = sorted(ex.buddies(free, M), key=(lambda b: (-b[0].bit_length(), b[1], -b[0]))
                        if top_down else (lambda b: (b[0].bit_length(), b[1], b[0])))
         if want is None:  # fewer than n free frames
