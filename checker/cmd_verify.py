@@ -20,10 +20,10 @@ from checker.explore import (
     Exploration,
     ProgressFn,
     SemanticsLike,
-    action_choices,
     explore,
     write_graph,
 )
+from checker.explore_trace import action_choices
 from checker.model import Model, Property
 from checker.progress import ProgressLine
 from checker.report import render, trace_text

@@ -19,9 +19,10 @@ NOTE(search-gc) (checker/explore_gc.py): both searches, reference and packed, ru
 cyclic garbage collector off; it is restored when `explore` returns or raises.
 
 NOTE(symmetry): with symmetry reduction the stored state is `canonical(state)`. The trace is
-rebuilt twice: the canonical chain from the stored positions, then a concrete chain from the
-true initial state that, at each step, takes the first successor whose canonical form is the
-next canonical state; the concrete chain is what is reported and replayed.
+rebuilt twice (checker/explore_trace.py): the canonical chain from the stored positions, then
+a concrete chain from the true initial state that, at each step, takes the first successor
+whose canonical form is the next canonical state; the concrete chain is what is reported and
+replayed.
 
 The engine never prints: it returns `results.PropertyResult`s and calls an optional progress
 callback.
@@ -40,16 +41,17 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from checker import stategraph
 from checker.diagnostics import CheckerError, Diagnostic, Exit
 from checker.explore_gc import no_gc
+from checker.explore_trace import concrete_path, path_positions, rebuild
 from checker.model import Model, Op, Property
-from checker.results import PropertyResult, Scope, Trace, TraceStep, Verdict
+from checker.results import PropertyResult, Scope, Verdict
 from checker.stategraph import finished_fn, to_dot, write_graph
 
 if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = [  # to_dot and write_graph live in checker/stategraph.py; importable from here too
-    "GRAPH_LIMIT", "Exploration", "Progress", "ProgressFn", "SemanticsLike", "action_choices",
-    "concrete_path", "explore", "to_dot", "write_graph",
+    "GRAPH_LIMIT", "Exploration", "Progress", "ProgressFn", "SemanticsLike", "explore", "to_dot",
+    "write_graph",
 ]
 
 GRAPH_LIMIT = 100_000  # build a networkx graph automatically up to this many states
@@ -295,7 +297,7 @@ def _explore(
         unreduced = sum(sem.orbit_size(s) for s in index)
 
     def steps_of(i: int) -> list[tuple[Any, Any, Any]]:
-        return concrete_path(sem, _path(i, parent, via), key0, canon)
+        return concrete_path(sem, path_positions(i, parent, via), key0, canon)
 
     return _finish(
         sem, properties, found, steps_of, n_states=n_states, transitions=transitions, d=d,
@@ -363,7 +365,7 @@ def _finish(
     for p in properties:
         if p.name in found:
             i, _witness, seen = found[p.name]
-            trace, actions[p.name] = _rebuild(sem, p, steps_of(i))
+            trace, actions[p.name] = rebuild(sem, p, steps_of(i))
             results.append(
                 PropertyResult(
                     property=p.name,
@@ -524,99 +526,3 @@ def _not_covered(placement: str) -> str:
         f"placement '{placement}': only the choices of that allocator policy were explored; "
         "other placements the heap allows are not covered"
     )
-
-
-def _path(i: int, parent: array[int], via: array[int]) -> list[int]:
-    """The successor positions leading from the initial state to state `i`."""
-    steps: list[int] = []
-    while i > 0:
-        steps.append(via[i])
-        i = parent[i]
-    steps.reverse()
-    return steps
-
-
-def _nth(it: Iterator[tuple[Any, Any]], k: int) -> tuple[Any, Any]:
-    for n, pair in enumerate(it):
-        if n == k:
-            return pair
-    raise CheckerError(
-        [Diagnostic("the semantics' successor order is not deterministic (trace rebuild failed)")],
-        Exit.INTERNAL,
-    )
-
-
-def concrete_path(
-    sem: SemanticsLike,
-    positions: list[int],
-    key0: Any,
-    canon: Callable[[Any], Any] | None,
-) -> list[tuple[Any, Any, Any]]:
-    """(before, action, after) for each step, from the true initial state (NOTE(symmetry))."""
-    state = sem.initial()
-    steps: list[tuple[Any, Any, Any]] = []
-    if canon is None:
-        for k in positions:
-            a, t = _nth(sem.successors(state), k)
-            steps.append((state, a, t))
-            state = t
-        return steps
-    c = key0
-    for k in positions:
-        _a, t = _nth(sem.successors(c), k)
-        c = canon(t)
-        for a, u in sem.successors(state):
-            if canon(u) == c:
-                steps.append((state, a, u))
-                state = u
-                break
-        else:
-            raise CheckerError(
-                [Diagnostic("symmetry reduction is unsound: no concrete step matches the trace")],
-                Exit.INTERNAL,
-            )
-    return steps
-
-
-def action_choices(sem: SemanticsLike, action: Any) -> dict[str, Any]:
-    """The choices recorded in an action, as JSON (the action's JSON minus its operation)."""
-    data = sem.action_to_json(action)
-    if isinstance(data, dict):
-        if isinstance(data.get("choices"), dict):
-            return dict(data["choices"])
-        return {k: v for k, v in data.items() if k not in ("op", "op_index", "label")}
-    return {"value": data}
-
-
-def _changes(sem: SemanticsLike, before: Any, action: Any, after: Any) -> tuple[str, ...]:
-    text = sem.describe(before, action, after)
-    if isinstance(text, str):
-        return tuple(line for line in text.splitlines() if line.strip())
-    return tuple(str(line) for line in text)
-
-
-def _rebuild(
-    sem: SemanticsLike, prop: Property, steps: list[tuple[Any, Any, Any]]
-) -> tuple[Trace, list[Any]]:
-    final = steps[-1][2] if steps else sem.initial()
-    witness = sem.violation(final, prop)
-    if witness is None:
-        raise CheckerError(
-            [Diagnostic(f"the rebuilt trace for {prop.name} does not violate it (symmetry?)")],
-            Exit.INTERNAL,
-        )
-    trace = Trace(
-        property=prop.name,
-        initial=sem.state_to_json(sem.initial()),
-        steps=tuple(
-            TraceStep(
-                op=sem.action_label(a),
-                choices=action_choices(sem, a),
-                state=sem.state_to_json(t),
-                changes=_changes(sem, s, a, t),
-            )
-            for s, a, t in steps
-        ),
-        witness=witness,
-    )
-    return trace, [sem.action_to_json(a) for _s, a, _t in steps]
