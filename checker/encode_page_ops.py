@@ -32,6 +32,7 @@ from checker.encode import (
     pb_ge,
     pb_le,
 )
+from checker.encode_page_policy import policy_block, policy_frames
 
 if TYPE_CHECKING:
     from checker.encode_page import PageEncoding
@@ -107,7 +108,7 @@ def _allocate(e: PageEncoding, d: int | None, fs: list[int], n: int, allowed: An
     if e.policy() is m.Placement.ANY:
         return _take_exactly(e, fs, n, allowed, i)
     pool_d = d if d is not None and e.doms[d].static else None
-    pol = e.policy_frames(pool_d, n, i)
+    pol = policy_frames(e, pool_d, n, i)
     enough = _at_least([allowed(f) for f in fs], n)
     return and_(enough, *[e.take(f, i) == pol.get(f, F()) for f in range(len(e.frames))])
 
@@ -215,7 +216,7 @@ def _create(e: PageEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branch]
         pick = and_(exactly_one(list(blk.values())),
                       all_of(implies(blk[b], allfree[b]) for b in blocks))
         if e.policy() is not m.Placement.ANY:
-            pol = e.policy_block(dom.order, i)
+            pol = policy_block(e, dom.order, i)
             pick = and_(pick, *[blk[b] == pol.get(b, F()) for b in blocks])
         w = dict(common)
         for f in range(len(e.frames)):
