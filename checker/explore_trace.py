@@ -17,7 +17,7 @@ from checker.results import Trace, TraceStep
 if TYPE_CHECKING:
     from checker.explore import SemanticsLike
 
-__all__ = ["action_choices", "concrete_path", "path_positions", "rebuild"]
+__all__ = ["action_choices", "concrete_path", "matching_step", "path_positions", "rebuild"]
 
 
 def path_positions(i: int, parent: array[int], via: array[int]) -> list[int]:
@@ -59,17 +59,21 @@ def concrete_path(
     for k in positions:
         _a, t = _nth(sem.successors(c), k)
         c = canon(t)
-        for a, u in sem.successors(state):
-            if canon(u) == c:
-                steps.append((state, a, u))
-                state = u
-                break
-        else:
-            raise CheckerError(
-                [Diagnostic("symmetry reduction is unsound: no concrete step matches the trace")],
-                Exit.INTERNAL,
-            )
+        a, u = matching_step(sem, state, canon, c,
+                             "symmetry reduction is unsound: no concrete step matches the trace")
+        steps.append((state, a, u))
+        state = u
     return steps
+
+
+def matching_step(sem: SemanticsLike, state: Any, key: Callable[[Any], Any], target: Any,
+                  why: str) -> tuple[Any, Any]:
+    """The first successor (action, state) of `state` whose key is `target`; none is an
+    internal error, `why`."""
+    for a, u in sem.successors(state):
+        if key(u) == target:
+            return a, u
+    raise CheckerError([Diagnostic(why)], Exit.INTERNAL)
 
 
 def action_choices(sem: SemanticsLike, action: Any) -> dict[str, Any]:

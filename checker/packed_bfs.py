@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checker.diagnostics import CheckerError, Diagnostic, Exit, Note
+from checker.explore_trace import matching_step
 from checker.model import Property
 from checker.packed import BLOCKS, COMP, GROW, OWN, WHOLE, GroupEntry, Packed
 
@@ -346,18 +347,14 @@ def packed_path(pk: Packed, res: Search, i: int,
     sem = pk.sem
     state = sem.initial()
     steps: list[tuple[Any, Any, Any]] = []
+    def key(u: Any) -> Any:
+        p = pk.encode(u)
+        return canon(p) if canon is not None else p
     for target in keys:
-        for a, u in sem.successors(state):
-            p = pk.encode(u)
-            if (canon(p) if canon is not None else p) == target:
-                steps.append((state, a, u))
-                state = u
-                break
-        else:
-            raise CheckerError(
-                [Diagnostic("the packed search stored a state no reference step reaches")],
-                Exit.INTERNAL,
-            )
+        a, u = matching_step(sem, state, key, target,
+                             "the packed search stored a state no reference step reaches")
+        steps.append((state, a, u))
+        state = u
     return steps
 
 
