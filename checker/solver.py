@@ -110,16 +110,6 @@ def check(s: z3.Solver, budget: Budget, *assumptions: z3.BoolRef,
 
 
 @contextmanager
-def frame(s: z3.Solver) -> Iterator[z3.Solver]:
-    """A solver frame as a `with` block: what is asserted inside is gone after it."""
-    s.push()
-    try:
-        yield s
-    finally:
-        s.pop()
-
-
-@contextmanager
 def goal(s: z3.Solver, formula: z3.BoolRef, name: str) -> Iterator[z3.BoolRef]:
     """A frame asserted through an activation literal: inside the block, queries that assume
     the yielded literal see `formula`; on exit the literal is retired (asserted false).
