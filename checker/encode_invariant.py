@@ -175,26 +175,25 @@ def b_not(a: Bool) -> Bool:
     return (not a) if isinstance(a, bool) else neg(a)
 
 
-def b_all(xs: list[Bool]) -> Bool:
+def _b_fold(xs: list[Bool], zero: bool, join: Callable[[list[z3.BoolRef]], z3.BoolRef]) -> Bool:
+    """`join` of xs with constants folded: `zero` absorbs (False for all, True for any), its
+    negation is the unit."""
     out: list[z3.BoolRef] = []
     for x in map(lift, xs):
-        if x is False:
-            return False
-        if x is not True:
+        if x is zero:
+            return zero
+        if x is not (not zero):
             assert isinstance(x, z3.BoolRef)
             out.append(x)
-    return True if not out else all_of(out)
+    return (not zero) if not out else join(out)
+
+
+def b_all(xs: list[Bool]) -> Bool:
+    return _b_fold(xs, False, all_of)
 
 
 def b_any(xs: list[Bool]) -> Bool:
-    out: list[z3.BoolRef] = []
-    for x in map(lift, xs):
-        if x is True:
-            return True
-        if x is not False:
-            assert isinstance(x, z3.BoolRef)
-            out.append(x)
-    return False if not out else any_of(out)
+    return _b_fold(xs, True, any_of)
 
 
 def b_eq(a: Bool, b: Bool) -> Bool:

@@ -284,12 +284,18 @@ def _decide(f: z3.BoolRef | bool, pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) ->
     return bool(z3.is_true(got))
 
 
+def _alive_direct(e: Any, d: int, x: tuple[int, bool, int] | None) -> list[Any]:
+    """The alive and direct variables of domain d at state 0, valued by x (both encodings)."""
+    pairs: list[Any] = [(e.var(("alive", d), 0), z3.BoolVal(x is not None))]
+    if e.has(("direct", d)):
+        pairs.append((e.var(("direct", d), 0), z3.BoolVal(x is not None and x[1])))
+    return pairs
+
+
 def _page_state(e: PageEncoding, doms: list[tuple[int, bool, int] | None]) -> list[Any]:
     pairs: list[Any] = []
     for d, x in enumerate(doms):
-        pairs.append((e.var(("alive", d), 0), z3.BoolVal(x is not None)))
-        if e.has(("direct", d)):
-            pairs.append((e.var(("direct", d), 0), z3.BoolVal(x is not None and x[1])))
+        pairs += _alive_direct(e, d, x)
         if e.has(("id", d)):
             v = e.var(("id", d), 0)
             pairs.append((v, z3.BitVecVal(0 if x is None else x[0], v.size())))
@@ -302,9 +308,7 @@ def _page_state(e: PageEncoding, doms: list[tuple[int, bool, int] | None]) -> li
 def _extent_state(e: ExtentEncoding, doms: list[tuple[int, bool, int] | None]) -> list[Any]:
     pairs: list[Any] = []
     for d, x in enumerate(doms):
-        pairs.append((e.var(("alive", d), 0), z3.BoolVal(x is not None)))
-        if e.has(("direct", d)):
-            pairs.append((e.var(("direct", d), 0), z3.BoolVal(x is not None and x[1])))
+        pairs += _alive_direct(e, d, x)
         if e.rb_varies(d):
             pairs.append((e.var(("rb", d), 0), e.bv(0 if x is None or not x[1] else x[2])))
     return pairs
@@ -370,7 +374,8 @@ def _check_states(model: m.Model, level: str, seed: int, n_exprs: int, n_states:
         direct_rbs = [[enc.doms[d].rambase + k for k in (0, 4, 8)] if enc.rb_varies(d)
                       else [enc.doms[d].rambase] for d in range(enc.nd)]
     plain_rbs = [enc.doms[d].rambase for d in range(enc.nd)]
-    states: list[list[tuple[int, bool, int] | None]] = [[None] * len(model.domains)] + [
+    empty: list[tuple[int, bool, int] | None] = [None] * len(model.domains)
+    states: list[list[tuple[int, bool, int] | None]] = [empty] + [
         _random_doms(rnd, model, direct_rbs, plain_rbs, hooks) for _ in range(n_states)]
     checked = 0
     for p in props:
@@ -380,7 +385,7 @@ def _check_states(model: m.Model, level: str, seed: int, n_exprs: int, n_states:
         for doms in states:
             pairs = (_page_state(enc, doms) if isinstance(enc, PageEncoding)
                      else _extent_state(enc, doms))
-            want = evaluate.violation(sem, _view(doms), p) is None  # type: ignore[arg-type]
+            want = evaluate.violation(sem, _view(doms), p) is None
             assert _decide(f, pairs) == want, (p.expr, doms)
             checked += 1
     return checked
@@ -476,7 +481,7 @@ def test_width_arithmetic_never_wraps() -> None:
     assert diff.lo == -((1 << 64) - 1) ** 2 and diff.hi == 0
     for v in (0, 1, (1 << 63) + 5, (1 << 64) - 1):
         got = z3.simplify(z3.substitute(as_bv(diff, diff.width), (x, z3.BitVecVal(v, 64))))
-        val = got.as_signed_long()  # type: ignore[attr-defined]
+        val = got.as_signed_long()
         assert val == -(v * v)
         lt = _compare("<", diff, Int(-(1 << 100), -(1 << 100)))
         assert not isinstance(lt, bool)
@@ -510,10 +515,12 @@ def test_shipped_domu_first_domd_is_direct_formula() -> None:
     assert p.expr is not None
     f = formula(ExtentFields(enc), model, p.expr, 0)
     rb = 0xE000_0000 >> 12
-    for doms, want in (([(2, False, rb), (1, False, 0x4000_0000 >> 12)], False),
-                       ([(1, True, rb), None], True),
-                       ([None, (1, False, 0x4000_0000 >> 12)], True)):
-        assert (evaluate.violation(sem, _view(doms), p) is None) == want  # type: ignore[arg-type]
+    cases: list[tuple[list[tuple[int, bool, int] | None], bool]] = [
+        ([(2, False, rb), (1, False, 0x4000_0000 >> 12)], False),
+        ([(1, True, rb), None], True),
+        ([None, (1, False, 0x4000_0000 >> 12)], True)]
+    for doms, want in cases:
+        assert (evaluate.violation(sem, _view(doms), p) is None) == want
         assert _decide(f, _extent_state(enc, doms)) == want
 
 
