@@ -112,10 +112,12 @@ def disjoint(s1: Any, n1: Any, s2: Any, n2: Any) -> z3.BoolRef:
 
 
 def overlap(s1: Any, n1: Any, s2: Any, n2: Any) -> z3.BitVecRef:
-    """|[s1, s1 + n1) & [s2, s2 + n2)|."""
+    """|[s1, s1 + n1) & [s2, s2 + n2)|. An empty extent overlaps nothing, said first so that
+    the term folds to 0 once its length is known to be 0 (NOTE(forward-propagation))."""
+    zero = z3.BitVecVal(0, s1.size())
     lo = z3.If(z3.UGE(s1, s2), s1, s2)
     hi = z3.If(z3.ULE(s1 + n1, s2 + n2), s1 + n1, s2 + n2)
-    return z3.If(z3.ULT(lo, hi), hi - lo, z3.BitVecVal(0, s1.size()))
+    return z3.If(z3.Or(n1 == 0, n2 == 0), zero, z3.If(z3.ULT(lo, hi), hi - lo, zero))
 
 
 def supported(model: m.Model) -> bool | str:
@@ -148,6 +150,9 @@ class ExtentEncoding(StateVars):
         self.policy: bool | None = None if policy is m.Placement.ANY else \
             policy is m.Placement.TOP_DOWN  # None: any; True: top-down; False: bottom-up
         self.placement = "symbolic" if self.policy is None else policy.value
+        # NOTE(relaxed-policy): while set, op_branches builds the policy's allocations as
+        # placement `any` within the policy's own extent bound (an over-approximation)
+        self.relax = False
         self.shift = model.page_size.bit_length() - 1
         heap, _statics = heap_frames(model)
         self.heap = heap

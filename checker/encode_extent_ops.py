@@ -19,7 +19,7 @@ import z3
 from checker import model as m
 from checker.encode import Branch, all_of, any_of, read_int
 from checker.encode_extent import EXTENTS, RUNS, disjoint, frames_of, inside, within
-from checker.encode_extent_policy import policy_block, policy_frames
+from checker.encode_extent_policy import policy_block, policy_frames, policy_over
 from checker.encode_page_ops import label
 
 if TYPE_CHECKING:
@@ -92,6 +92,7 @@ def remove_frames(v: Vals, d: int, x: Any, n: Any) -> tuple[z3.BoolRef, z3.BoolR
     return any_of(cont), z3.Or(z3.Not(need), any_of(empty))
 
 
+
 def _cut(k: int, lab: str, guard: z3.BoolRef) -> list[Branch]:
     """The reference can fire the operation here in a shape the bound leaves out
     (NOTE(extent-bound)): record that, and nothing else."""
@@ -104,7 +105,7 @@ def _frame_pick(e: ExtentEncoding, x: Any, i: int, tag: str,
                 skip: int | None = None) -> tuple[z3.BoolRef, z3.BoolRef]:
     """(a frame is free to hand out, x is the one the heap hands out): any free frame under
     placement `any`, the policy's frame under a policy."""
-    if e.policy is None:
+    if e.policy is None or e.relax:
         free = e.free_range(x, e.bv(1), i)
         return free, free
     exists, pinned, blk = policy_block(e, 0, e.policy, i, (tag,), skip)
@@ -186,7 +187,7 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
         ok = dom.order <= e.model.hypervisor.max_order
         aligned = z3.Extract(dom.order - 1, 0, blk) == 0 if dom.order > 0 else z3.BoolVal(True)
         pick = z3.And(z3.BoolVal(ok), aligned, e.free_range(blk, e.bv(size), i))
-        if e.policy is not None:
+        if e.policy is not None and not e.relax:
             exists, pinned, pblk = policy_block(e, dom.order, e.policy, i, ("blk",), skip=d)
             pick = z3.And(pick, exists, pinned, blk == pblk)
         w = dict(common)
@@ -231,22 +232,31 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
             out.append(Branch(k, lab, "ok", z3.And(plain, pick), w,
                               choices=[("frames", frames_of([(x, e.bv(1))]))],
                               addresses=[_bv_obj(x)]))
-        elif e.policy is None:
-            cs = [e.choice(("cs", x), i) for x in range(EXTENTS)]
-            cl = [e.choice(("cl", x), i) for x in range(EXTENTS)]
+        elif e.policy is None or e.relax:
+            # any n free frames in the domain's slots; under a policy relaxed (NOTE(relaxed-
+            # policy)) the request is a cut exactly where the policy's buddies outnumber them
+            nx = EXTENTS if e.policy is None else e.nx[d]
+            cs = [e.choice(("cs", x), i) for x in range(nx)]
+            cl = [e.choice(("cl", x), i) for x in range(nx)]
             guard = [z3.Sum(cl) == n]
-            for x in range(EXTENTS):
+            for x in range(nx):
                 guard.append(z3.ULE(cl[x], e.bv(n)))
                 guard.append(z3.Or(cl[x] == 0, e.free_range(cs[x], cl[x], i)))
                 guard.append(z3.Implies(cl[x] == 0, cs[x] == 0))
-                for y in range(x + 1, EXTENTS):
-                    guard.append(z3.Or(cl[y] == 0, z3.ULT(cs[x] + cl[x], cs[y])))
-            for x in range(EXTENTS):
+                for y in range(x + 1, nx):
+                    if e.policy is None:  # canonical: ascending, with gaps
+                        guard.append(z3.Or(cl[y] == 0, z3.ULT(cs[x] + cl[x], cs[y])))
+                    else:  # any slots, as the policy fills them in its own order
+                        guard.append(disjoint(cs[x], cl[x], cs[y], cl[y]))
+            for x in range(nx):
                 w[("os", d, x)] = cs[x]
                 w[("ol", d, x)] = cl[x]
             out.append(Branch(k, lab, "ok", z3.And(plain, *guard), w,
                               choices=[("frames", frames_of(list(zip(cs, cl))))],
                               addresses=[_bv_obj(c) for c in cs]))
+            if e.policy is not None:
+                over = policy_over(e, n, e.policy, i, e.nx[d], skip=d)
+                out += _cut(k, lab, z3.And(plain, over))
         elif n > 1:
             fits, over, exts = policy_frames(e, n, e.policy, i, e.nx[d], skip=d)
             for y in range(e.nx[d]):

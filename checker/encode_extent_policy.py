@@ -17,9 +17,8 @@ So the candidates are two per (interval start, order) and exactly the buddies (o
 least the request) the policy ranks. The policy's key (placement.buddy_block) is (zone, order,
 address), zone = bit length of the start; top-down takes the highest zone, then the smallest
 order, then the highest address, and returns the top-most sub-block; bottom-up the mirror
-image. The chosen buddy (start `ts`, order `ps`) is a pair of auxiliary variables constrained
-to be a candidate and to have a key no larger than any valid candidate's, which pins it down
-(no two buddies share a key).
+image. The chosen buddy is the best-ranked valid candidate, a chain of If over the candidates
+(NOTE(policy-block-chain)); no two buddies share a key, so it is unique.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from z3 import z3core as _core
 from checker import extents as ex
 from checker import model as m
 from checker import placement as pl
-from checker.encode import and_, any_of, eq, ite, neg, or_
+from checker.encode import and_, eq, ite, neg, or_
 
 if TYPE_CHECKING:
     from checker.encode_extent import ExtentEncoding
@@ -109,19 +108,20 @@ def _key_le(top_down: bool, t1: Any, p1: Any, t2: Any, p2: Any) -> z3.BoolRef:
 def policy_block(e: ExtentEncoding, order: int, top_down: bool, i: int,
                  tag: tuple[Any, ...], skip: int | None = None) -> tuple[z3.BoolRef, z3.BoolRef, Any]:
     """(exists, pinned, block): `exists` iff the free heap of step i holds a buddy of order
-    >= `order`; `pinned` ties the auxiliary choice variables (keyed by `tag`) to the buddy the
-    policy picks, and then `block` is the block of 2**order frames it hands out."""
+    >= `order`; then `block` is the block of 2**order frames the policy hands out.
+
+    NOTE(policy-block-chain): the buddy the policy picks is the best-ranked valid candidate,
+    a chain of If over the candidates (`_best`, as one slot of NOTE(extent-buddy-frames)): a
+    function of the state, so that over a known state it simplifies to a value and forward
+    propagation (NOTE(forward-propagation) in encode_unroll.py) carries the block on. `pinned`
+    is true (no auxiliary variable is left to pin down); `tag` is kept for the callers."""
     cands = _candidates(e, order, top_down, i, skip)
-    ts = e.choice(("pol_t",) + tag, i)
-    ps = e.choice(("pol_p",) + tag, i)
-    one = any_of(z3.And(v, ts == t, ps == e.bv(p)) for v, t, p in cands)
-    least = z3.And([z3.Implies(v, _key_le(top_down, ts, ps, t, e.bv(p))) for v, t, p in cands])
-    exists = any_of(v for v, _t, _p in cands)
+    if _one_zone(e):
+        exists, ts, ps = _best_one_zone(e, cands, top_down, None)
+    else:
+        exists, ts, ps = _best(e, cands, top_down, None)
     block = ts + (e.bv(1) << ps) - e.bv(1 << order) if top_down else ts
-    return exists, z3.And(one, least), block
-
-
-
+    return exists, z3.BoolVal(True), block
 
 
 def _one_zone(e: ExtentEncoding) -> bool:
@@ -245,4 +245,48 @@ def policy_slots(model: m.Model, heap: ex.Extents, d: int, floor: int) -> int:
     return max(floor, need + frees)
 
 
-__all__ = ["policy_block", "policy_frames", "policy_slots", "zone_lt"]
+
+def policy_over(e: ExtentEncoding, n: int, top_down: bool, i: int, slots: int,
+                skip: int | None = None) -> z3.BoolRef:
+    """NOTE(relaxed-policy): implied by `policy_frames`' `over` (the first `slots` buddies in
+    the policy's order hold fewer than n frames although the heap has n free), without
+    ranking the buddies: where every heap frame has the same zone the order is by size, so
+    those buddies are the `slots` smallest, and their total follows from how many buddies the
+    heap has of each order. The counts come from the candidates of NOTE(extent-buddies), one
+    per (interval start, order, side), a last candidate equal to the first counted once, so no
+    buddy is missed and none of order below max_order is counted twice (a repeat would only
+    make the cut reachable more often). Over several zones, `policy_frames`' own `over`."""
+    M = e.model.hypervisor.max_order
+    if not _one_zone(e):
+        return policy_frames(e, n, top_down, i, slots, skip)[1]
+    cw = max(slots.bit_length(), 1) + 1 + (2 * (M + 1) * (e.nd * max(e.nx) + len(e.heap))).bit_length()
+    counts = [z3.BitVecVal(0, cw) for _ in range(M + 1)]
+    one, zero = z3.BitVecVal(1, cw), z3.BitVecVal(0, cw)
+    for a, b in _starts_ends(e, i, skip):
+        a_free = e.free_range(a, e.bv(1), i)
+        for p in range(M + 1):
+            size = e.bv(1 << p)
+            mask = e.bv(~((1 << p) - 1) & ((1 << e.W) - 1))
+            first = (a + (size - 1)) & mask
+            last = (b & mask) - size
+            picks = [(last if top_down else first, False)] if p == M else \
+                [(first, False), (last, True)]
+            for t, second in picks:
+                fits = z3.And(z3.UGE(t, a), z3.UGE(b, size), z3.ULE(t, b - size), z3.ULE(a, b))
+                if p < M:
+                    psize = e.bv(1 << (p + 1))
+                    parent = t & e.bv(~((1 << (p + 1)) - 1) & ((1 << e.W) - 1))
+                    fits = z3.And(fits, z3.Not(z3.And(z3.UGE(parent, a), z3.UGE(b, psize),
+                                                      z3.ULE(parent, b - psize))))
+                valid = z3.And(a_free, fits, t != first) if second else z3.And(a_free, fits)
+                counts[p] = counts[p] + z3.If(valid, one, zero)
+    rem = z3.BitVecVal(slots, cw)
+    total = e.bv(0)
+    for p in range(M + 1):
+        take = z3.If(z3.ULT(counts[p], rem), counts[p], rem)
+        total = total + (z3.ZeroExt(e.W - cw, take) << p)
+        rem = rem - take
+    return z3.And(z3.ULT(total, e.bv(n)), z3.UGE(e.free_total(i), e.bv(n)))
+
+
+__all__ = ["policy_block", "policy_frames", "policy_over", "policy_slots", "zone_lt"]

@@ -106,6 +106,12 @@ def propagate(f: z3.BoolRef) -> tuple[dict[int, tuple[z3.ExprRef, z3.ExprRef]], 
         f = z3.simplify(Subst(list(new.values()))(f))
 
 
+def _same_branch(a: Branch, b: Branch) -> bool:
+    """The two branches are the same terms (z3 terms are hash-consed)."""
+    return bool(a.guard.eq(b.guard) and a.writes.keys() == b.writes.keys()
+                and all(v.eq(b.writes[k]) for k, v in a.writes.items()))
+
+
 class Unrolling:
     """T(i, i+1) for i = 0, 1, ...: one indicator per (step, branch) and the frame rule.
 
@@ -121,6 +127,23 @@ class Unrolling:
         self.inds0 = [enc.table.get(("fire", b), 0, z3.BoolSort())
                       for b in range(len(self.branches))]
         self.template = self._build(self.branches, self.inds0)
+        # NOTE(relaxed-policy): the same branches with the allocator policy relaxed; `relaxed`
+        # holds the indices of the branches that differ (none: no relaxed template)
+        self.relaxed: set[int] = set()
+        self.relaxed_template: z3.BoolRef | None = None
+        if isinstance(enc, ExtentEncoding) and enc.policy is not None:
+            enc.relax = True
+            try:
+                loose = enc.branches(0)
+            finally:
+                enc.relax = False
+            if [(b.label, b.outcome) for b in loose] == \
+                    [(b.label, b.outcome) for b in self.branches]:
+                self.relaxed = {j for j, (a, b) in enumerate(zip(self.branches, loose))
+                                if not _same_branch(a, b)}
+                if self.relaxed:
+                    self.relaxed_template = self._build(loose, self.inds0)
+        self._relaxed_trans: list[z3.BoolRef] = []
         self.locals = [(k, srt) for k, srt in enc.table.keys_at(0)
                        if k not in enc._sortof]
         self._trans: list[z3.BoolRef] = [self.template]
@@ -177,6 +200,13 @@ class Unrolling:
                 [(t.get(k, 0, srt), t.get(k, i, srt)) for k, srt in self.state])
         return sub(e0)
 
+    def relaxed_transition(self, i: int) -> z3.BoolRef:
+        assert self.relaxed_template is not None
+        while len(self._relaxed_trans) <= i:
+            self._relaxed_trans.append(self.at_step(self.relaxed_template,
+                                                    len(self._relaxed_trans)))
+        return self._relaxed_trans[i]
+
     def transition(self, i: int) -> z3.BoolRef:
         while len(self._trans) <= i:
             j = len(self._trans)
@@ -200,6 +230,29 @@ class Unrolling:
             self._known.append({x: p for x, p in fixed.items() if x in nxt})
             self._forward.append(all_of([eq(v, x) for v, x in fixed.values()] + [f]))
         return self._forward[i]
+
+    def forward_branch(self, known: dict[int, tuple[z3.ExprRef, z3.ExprRef]], i: int,
+                       b: int, relaxed: bool = False
+                       ) -> tuple[z3.BoolRef, dict[int, tuple[z3.ExprRef, z3.ExprRef]]]:
+        """T(s_i, s_i+1) restricted to branch b firing at step i, given the state-i values
+        `known` (NOTE(bmc-split)): the formula (with every value it fixes asserted) and the
+        values known at state i + 1. The formula is false when the branch cannot fire.
+        `relaxed`: the relaxed relation (NOTE(relaxed-policy))."""
+        pairs = list(known.values())
+        pairs += [(self.ind(i, c), z3.BoolVal(c == b)) for c in range(len(self.branches))]
+        rel = self.relaxed_transition(i) if relaxed else self.transition(i)
+        f = z3.simplify(Subst(pairs)(rel))
+        fixed, f = propagate(f)
+        nxt = {self.enc.table.get(k, i + 1, srt).get_id() for k, srt in self.state}
+        after = {x: p for x, p in fixed.items() if x in nxt}
+        eqs = [eq(v, x) for v, x in pairs[len(known):]] + [eq(v, x) for v, x in fixed.values()]
+        return all_of(eqs + [f]), after
+
+    def split_at(self, known: dict[int, tuple[z3.ExprRef, z3.ExprRef]], e0: z3.ExprRef,
+                 i: int) -> z3.ExprRef:
+        """A formula over state 0 moved to state i, the values `known` there substituted."""
+        e = self.at(e0, i)
+        return z3.simplify(Subst(list(known.values()))(e)) if known else e
 
     def forward_at(self, e0: z3.ExprRef, i: int) -> z3.ExprRef:
         """A formula over state 0 moved to state i of the BMC unrolling, the values known there

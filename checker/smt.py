@@ -17,6 +17,7 @@ from typing import Any
 import z3
 
 from checker import model as m
+from checker import slicing
 from checker.diagnostics import CheckerError, Diagnostic, Exit, Note
 from checker.encode import Step, and_, model_bool
 from checker.encode_extent import ExtentEncoding
@@ -48,6 +49,10 @@ EXTENT_WARNING = (
     "violation is not a proof")
 DEFAULT_TIMEOUT = 300.0  # seconds per property when the caller sets none
 SCENARIO_BMC = 8  # at real size, BMC alone over scenarios of at most this many steps
+# per query of the joint BMC over a short scenario before the split one takes over: over twice
+# the whole effort of any shipped property the joint query decides (44 M, domd-static)
+JOINT_RLIMIT = 100_000_000
+FEASIBLE_RLIMIT = 20_000_000  # per check that a prefix of the split BMC is taken by some run
 MAX_DEPTH = 10_000  # unrolling bound when the caller sets none (the budget usually stops first)
 
 
@@ -252,7 +257,20 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
     k = 0
     based = -1  # deepest depth whose base query is done
 
-    def base_query(k: int) -> PropertyResult | None:
+    def cut_met(mdl: z3.ModelRef, k: int) -> bool:
+        """NOTE(cut): whether `mdl` (a model of a depth-k query) is the first cut met; from it
+        on the search is `bounded`, with a warning naming the operation."""
+        nonlocal bounded
+        if cut0 is None or bounded or not model_bool(mdl, run.at(cut0, k)):
+            return False
+        label = run.read(mdl, k)[-1].label
+        bounded = True
+        stats["cut_depth"] = k
+        warnings.append(f"at depth {k}, `{label}` can take a shape the extent-level encoding "
+                        f"leaves out; from there on, {EXTENT_WARNING}")
+        return True
+
+    def base_query(k: int, rlimit: int | None = None) -> PropertyResult | None:
         nonlocal based, bounded
         stats["k_reached"] = k
         if k > 0:
@@ -262,15 +280,8 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                 assert cut0 is not None
                 base.add(z3.Not(run.forward_at(cut0, k)))
             with goal(base, z3.Not(PB(k)), f"goal.base.{k}") as act:
-                a = check(base, budget, act)
-                if a.outcome is Outcome.SAT and cut0 is not None and not bounded and \
-                        model_bool(base.model(), run.at(cut0, k)):
-                    label = run.read(base.model(), k)[-1].label
-                    bounded = True
-                    stats["cut_depth"] = k
-                    warnings.append(
-                        f"at depth {k}, `{label}` can take a shape the extent-level encoding "
-                        f"leaves out; from there on, {EXTENT_WARNING}")
+                a = check(base, budget, act, rlimit=rlimit)
+                if a.outcome is Outcome.SAT and cut_met(base.model(), k):
                     continue
                 if a.outcome is Outcome.SAT:
                     mdl, minimal = _minimise(base, run, k, budget, act)
@@ -325,6 +336,182 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         return _result(prop, Verdict.PROVED, f"k-induction(k={k})",
                        Scope(None, True, placement), budget, stats)
 
+    def split_bmc(longest: int) -> PropertyResult:
+        """NOTE(bmc-split): BMC over a loop-free scenario one operation sequence at a time.
+        Each node of the tree of sequences (a prefix, one branch per step) has its own
+        forward-propagated transition (`Unrolling.forward_branch`), and each query is a fresh
+        one-shot solver over one prefix (sliced first, NOTE(cone-of-influence)); a branch
+        whose guard simplifies to false is dropped with its subtree, and so is a prefix the
+        solver shows infeasible within FEASIBLE_RLIMIT. Depth k
+        asks, for every prefix of length k in order, for a violation at state k given that P
+        held before (the same queries as the joint BMC, case by case): the union of the
+        answers is the joint answer, a violation found at depth k is a shortest one, and the
+        prefixes after the first violating one are asked only for a trace that moves fewer
+        pages (NOTE(minimal-trace)). Over a known state the allocator policies fold to values,
+        which the joint unrolling cannot do once two sequences reach different states.
+
+        NOTE(relaxed-policy): where the state before an allocation under a policy is not known
+        (a guest chose an address symbolically before it), the policy's circuit does not fold,
+        and that node takes the relaxed relation instead: the allocation as under placement
+        `any`, within the same extent slots, and a cut wherever the policy's buddies could
+        outnumber them (`encode_extent_policy.policy_over`). The relaxed relation allows every
+        step the exact one does, so an unsatisfiable query over a relaxed node shows there is no
+        violation (and no cut) down that prefix; a satisfiable one is only a candidate, and
+        counts once the exact relation along the same prefix (`_confirm`) is satisfiable too:
+        then the trace is read and minimised from the exact relation. An exact query the
+        budget cannot decide leaves the verdict undecided, as in the joint BMC."""
+        nonlocal bounded
+        assert isinstance(enc, ExtentEncoding)
+        Known = dict[int, tuple[z3.ExprRef, z3.ExprRef]]
+        root: Known = {v.get_id(): (v, x) for v, x in enc.initial_values(0)}
+        nstate = len(run.state)
+        memo: dict[int, frozenset[int]] = {}  # variables per term id (slicing.conjuncts)
+        start = slicing.conjuncts(enc.init(0), memo)
+        # (branches, the relation along them as conjuncts, with P at every state but the
+        # last, the values known at the last state, whether a step took the relaxed relation)
+        Node = tuple[tuple[int, ...], list[slicing.Conjunct], Known, bool]
+        level: list[Node] = [((), start, root, False)]
+        exact_paths: dict[tuple[int, ...], tuple[list[slicing.Conjunct], Known]] = {
+            (): (start, root)}
+
+        def P0() -> z3.BoolRef:
+            return prop0 if bounded else exact0
+
+        def exact_path(pre: tuple[int, ...]) -> tuple[list[slicing.Conjunct], Known]:
+            got = exact_paths.get(pre)
+            if got is None:
+                parts, kn = exact_path(pre[:-1])
+                j = len(pre) - 1
+                f, after = run.forward_branch(kn, j, pre[-1])
+                got = exact_paths[pre] = (
+                    parts + slicing.conjuncts(and_([run.split_at(kn, P0(), j), f]), memo), after)
+            return got
+
+        def ask(terms: list[z3.BoolRef], rlimit: int | None = None) -> tuple[Answer, z3.Solver]:
+            s1 = make_solver(budget, one_shot=True)
+            s1.add(terms)
+            a = check(s1, budget, rlimit=rlimit)
+            for key, val in solver_stats(s1).items():  # the split's totals (peaks for memory)
+                stats[key] = max(stats.get(key, 0), val) if "memory" in key else \
+                    stats.get(key, 0) + val
+            return a, s1
+
+        def ask_goal(parts: list[slicing.Conjunct], goal_terms: list[z3.BoolRef]
+                     ) -> tuple[Answer, z3.Solver, list[z3.BoolRef]]:
+            """Whether the relation `parts` and the goal can hold together: first over the
+            goal's cone of influence (NOTE(cone-of-influence)), where unsatisfiable is the
+            answer, then over everything. Returns the answer, its solver and the query."""
+            goal_parts = slicing.conjuncts(and_(goal_terms), memo)
+            whole = [c.term for c in parts] + [c.term for c in goal_parts]
+            sliced = slicing.cone(parts, goal_parts)
+            if len(sliced) < len(whole):
+                a, s1 = ask(sliced)
+                if a.outcome is Outcome.UNSAT:
+                    stats["sliced_unsat"] = stats.get("sliced_unsat", 0) + 1
+                    return a, s1, whole
+            a, s1 = ask(whole)
+            return a, s1, whole
+
+        def violation(known: Known, k: int) -> list[z3.BoolRef]:
+            """The goal at state k: P broken (or, not yet bounded, a cut)."""
+            out: list[z3.BoolRef] = []
+            if bounded:
+                assert cut0 is not None
+                out.append(z3.Not(run.split_at(known, cut0, k)))
+            out.append(z3.Not(run.split_at(known, P0(), k)))
+            return out
+
+        def confirm(pre: tuple[int, ...], k: int, extra: list[z3.BoolRef], hint: z3.ModelRef
+                    ) -> tuple[Answer, z3.Solver, list[z3.BoolRef]]:
+            """The exact query along `pre` at depth k: first with the choices of the steps
+            that did not take the relaxed relation fixed as in the candidate `hint` (a model
+            of the relaxed query), then without."""
+            parts, kn = exact_path(pre)
+            goal_terms = violation(kn, k) + extra
+            fix: list[z3.BoolRef] = []
+            t = enc.table
+            for j, b in enumerate(pre):
+                if b in run.relaxed:
+                    continue
+                for key, srt in run.locals:
+                    if key[0] == "choice":
+                        v = t.get(key, j, srt)
+                        val = hint.eval(v, model_completion=False)
+                        if z3.is_bv_value(val) or z3.is_true(val) or z3.is_false(val):
+                            fix.append(v == val)
+            if fix:
+                a, s1, q = ask_goal(parts, goal_terms + fix)
+                if a.outcome is not Outcome.UNSAT:
+                    return a, s1, q
+            return ask_goal(parts, goal_terms)
+
+        for k in range(longest + 1):
+            stats["k_reached"] = k
+            gave_up = ""
+            best: tuple[int, list[z3.BoolRef]] | None = None  # (pages moved, query)
+            for pre, parts, known, loose in level:
+                while True:
+                    extra = [] if best is None else [run.moved(k) < best[0]]
+                    a, s1, q = ask_goal(parts, violation(known, k) + extra)
+                    if a.outcome is Outcome.SAT and loose:
+                        stats["relaxed_candidates"] = stats.get("relaxed_candidates", 0) + 1
+                        a, s1, q = confirm(pre, k, extra, s1.model())
+                        if a.outcome is Outcome.UNSAT:
+                            stats["relaxed_spurious"] = stats.get("relaxed_spurious", 0) + 1
+                    if a.outcome is Outcome.SAT and cut_met(s1.model(), k):
+                        exact_paths.clear()
+                        exact_paths[()] = (start, root)
+                        continue
+                    if a.outcome is Outcome.SAT:
+                        best = (_int_of(s1.model(), run.moved(k)), q)
+                    elif a.outcome is Outcome.UNKNOWN:
+                        gave_up = a.reason
+                    break
+            if best is not None:
+                src = make_solver(budget)
+                act = z3.Bool(f"goal.split.min.{k}")
+                src.add(z3.Implies(act, and_(best[1])))
+                a = check(src, budget, act)
+                assert a.outcome is Outcome.SAT or a.outcome is Outcome.UNKNOWN
+                if a.outcome is Outcome.UNKNOWN:
+                    gave_up = gave_up or a.reason
+                else:
+                    mdl, minimal = _minimise(src, run, k, budget, act)
+                    steps = run.read(mdl, k)
+                    stats["minimal"] = minimal and not gave_up
+                    trace = replay(model, prop, steps,
+                                   raw=partial(_raw, enc, run, mdl, k, steps))
+                    return _result(prop, Verdict.VIOLATED, "bmc",
+                                   Scope(k, False, placement), budget, stats, trace,
+                                   warnings=list(warnings))
+            if gave_up:
+                return _result(prop, Verdict.UNDECIDED, "bmc", Scope(max(k - 1, 0), False,
+                               placement), budget, stats,
+                               warnings=warnings + [f"solver gave up at depth {k}: {gave_up}"])
+            if k == longest:
+                break
+            nxt: list[Node] = []
+            for pre, parts, known, loose in level:
+                p_k = run.split_at(known, P0(), k)
+                for b in range(len(run.branches)):
+                    f, after = run.forward_branch(known, k, b)
+                    if z3.is_false(f):
+                        continue
+                    relax = b in run.relaxed and len(after) < nstate
+                    if relax:
+                        stats["relaxed_steps"] = stats.get("relaxed_steps", 0) + 1
+                        f, after = run.forward_branch(known, k, b, relaxed=True)
+                    child = parts + slicing.conjuncts(and_([p_k, f]), memo)
+                    # a prefix no run takes is dropped with its subtree; one the solver cannot
+                    # settle cheaply stays (its queries cover it)
+                    if ask([c.term for c in child], rlimit=FEASIBLE_RLIMIT)[0].outcome \
+                            is Outcome.UNSAT:
+                        continue
+                    nxt.append((pre + (b,), child, after, loose or relax))
+            level = nxt
+        stats["scenario_bound"] = longest
+        return proved(longest + 1, None)
+
     stage1 = checks.add(enc.lemma_candidates(0, 1))
 
     def use_lemmas(ids: list[int], k: int, t0: float, spend: int | None = None) -> None:
@@ -362,11 +549,25 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         # NOTE(scenario-bound): a short scenario at real size: BMC over every run (with what
         # the concrete initial state fixes propagated, NOTE(forward-propagation)) is both the
         # proof and the shortest counterexample, and never bit-blasts the relation over an
-        # arbitrary state as the step case does
+        # arbitrary state as the step case does. One query over all operation sequences
+        # first; where the solver gives up on it, the same BMC split by sequence
+        # (NOTE(bmc-split)), which keeps the deeper of the two scopes when it gives up too.
         for j in range(longest + 1):
-            got = base_query(j)
-            if got is not None:
-                return got
+            joint = base_query(j, JOINT_RLIMIT)
+            if joint is None:
+                continue
+            if joint.verdict is not Verdict.UNDECIDED or budget.expired():
+                return joint
+            bounded = False
+            warnings.clear()
+            for key in ("cut_depth", "minimal"):
+                stats.pop(key, None)
+            stats["joint_gave_up_at"] = j
+            split = split_bmc(longest)
+            if split.verdict is Verdict.UNDECIDED and \
+                    (split.scope.depth or 0) < (joint.scope.depth or 0):
+                return joint
+            return split
     for j in range(min(LEMMA_DEPTH, bound) + 1):
         got = base_query(j)
         if got is not None:

@@ -12,7 +12,7 @@ from modelkit import PAGE, domain, model, ram
 from checker import extents as ex
 from checker import placement as pl
 from checker.encode_extent import EXTENTS, ExtentEncoding
-from checker.encode_extent_policy import policy_block, policy_frames, zone_lt
+from checker.encode_extent_policy import policy_block, policy_frames, policy_over, zone_lt
 from checker.model import Op, OpKind, Placement, Step
 
 
@@ -56,6 +56,16 @@ def _random_case(rng: random.Random) -> tuple[ExtentEncoding, list[list[tuple[in
     return enc, owned, free
 
 
+def _owning(enc: ExtentEncoding, owned: list[list[tuple[int, int]]]) -> z3.Solver:
+    """A solver with state 0's extents fixed to `owned` (unused slots (0, 0))."""
+    solver = z3.Solver()
+    for d, mine in enumerate(owned):
+        for x in range(enc.nx[d]):
+            s, c = mine[x] if x < len(mine) else (0, 0)
+            solver.add(enc.var(("os", d, x), 0) == s, enc.var(("ol", d, x), 0) == c)
+    return solver
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_policy_block_is_the_reference_buddy_block(seed: int) -> None:
     rng = random.Random(seed)
@@ -65,11 +75,7 @@ def test_policy_block_is_the_reference_buddy_block(seed: int) -> None:
     for order in sorted({0, 1, rng.randrange(0, M + 1), M, M + 1}):
         if order > M:
             continue
-        solver = z3.Solver()
-        for d, mine in enumerate(owned):
-            for x in range(enc.nx[d]):
-                s, n = mine[x] if x < len(mine) else (0, 0)
-                solver.add(enc.var(("os", d, x), 0) == s, enc.var(("ol", d, x), 0) == n)
+        solver = _owning(enc, owned)
         exists, pinned, block = policy_block(enc, order, top_down, 0, ("t",))
         want = pl.buddy_block(free, order, M, top_down)
         solver.push()
@@ -96,11 +102,7 @@ def test_policy_frames_are_the_reference_buddy_frames(seed: int) -> None:
     total = ex.count(free)
     slots = rng.choice((2, 4, 6))
     for n in sorted({1, 2, rng.randrange(1, total + 2), total, total + 1} - {0}):
-        solver = z3.Solver()
-        for d, mine in enumerate(owned):
-            for x in range(enc.nx[d]):
-                s, c = mine[x] if x < len(mine) else (0, 0)
-                solver.add(enc.var(("os", d, x), 0) == s, enc.var(("ol", d, x), 0) == c)
+        solver = _owning(enc, owned)
         fits, over, exts = policy_frames(enc, n, top_down, 0, slots)
         want = pl.buddy_frames(free, n, M, top_down)
 
@@ -135,3 +137,63 @@ def test_policy_frames_are_the_reference_buddy_frames(seed: int) -> None:
             solver.add(z3.Or([z3.Or(s != mdl.eval(s, model_completion=True),
                                     c != mdl.eval(c, model_completion=True)) for s, c in exts]))
             assert solver.check() == z3.unsat, "the policy's frames are not unique"
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_policy_over_follows_from_over(seed: int) -> None:
+    """NOTE(relaxed-policy): wherever the policy's buddies outnumber the slots (`over`),
+    `policy_over` holds too, and it does not where every buddy fits in the slots."""
+    rng = random.Random(2000 + seed)
+    enc, owned, free = _random_case(rng)
+    top_down = enc.model.hypervisor.placement is Placement.TOP_DOWN
+    M = enc.model.hypervisor.max_order
+    total = ex.count(free)
+    slots = rng.choice((1, 2, 4))
+    for n in sorted({1, 2, rng.randrange(1, total + 2), total} - {0}):
+        solver = _owning(enc, owned)
+        _fits, over, _exts = policy_frames(enc, n, top_down, 0, slots)
+        loose = policy_over(enc, n, top_down, 0, slots)
+        solver.add(over != loose)
+        solver.add(z3.Or(over, len(ex.buddies(free, M)) <= slots))
+        assert solver.check() == z3.unsat, (n, slots, free)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_exact_step_is_a_relaxed_step(seed: int) -> None:
+    """NOTE(relaxed-policy): along random runs, the successor the exact relation gives for
+    each branch is one the relaxed relation allows under the same branch."""
+    from checker.encode_unroll import Unrolling
+    from checker.model import Choose, DirectMap, RambaseMode
+
+    rng = random.Random(3000 + seed)
+    doms = [domain(0, "d", 8 * PAGE, direct_map=DirectMap.ALWAYS,
+                   rambase_mode=RambaseMode.ALLOCATED),
+            domain(1, "u", rng.choice((5, 12)) * PAGE), domain(2, "v", PAGE)]
+    ops = (Op(OpKind.CREATE, 0), Op(OpKind.CREATE, 1), Op(OpKind.CREATE, 2),
+           Op(OpKind.BALLOON_OUT, 0, pages=1), Op(OpKind.BALLOON_IN, 0, pages=1),
+           Op(OpKind.DESTROY, 1))
+    mdl = model(doms, [Choose(ops, 5)], [], ram=[ram("r", 0x8000_0000, 40 * PAGE)],
+                max_order=4, placement=rng.choice((Placement.TOP_DOWN, Placement.BOTTOM_UP)))
+    enc = ExtentEncoding(mdl, set())
+    run = Unrolling(enc)
+    assert run.relaxed_template is not None and run.relaxed
+    now = [(enc.var(k, 0), v) for (k, _s), (_x, v) in zip(run.state, enc.initial_values(0))]
+    assert all(a.eq(x) for (a, _), (x, _v) in zip(now, enc.initial_values(0)))
+    for _step in range(5):
+        nexts = []
+        for b in range(len(run.branches)):
+            s = z3.Solver()
+            s.add(*[a == v for a, v in now], run.template, run.ind(0, b))
+            if s.check() != z3.sat:
+                continue
+            mo = s.model()
+            after = [(enc.var(k, 0), mo.eval(enc.var(k, 1), model_completion=True))
+                     for k, _s in run.state]
+            r = z3.Solver()
+            r.add(*[a == v for a, v in now], run.relaxed_template, run.ind(0, b))
+            r.add(*[enc.var(k, 1) == v for (k, _s), (_a, v) in zip(run.state, after)])
+            assert r.check() == z3.sat, (run.branches[b].label, run.branches[b].outcome)
+            nexts.append(after)
+        if not nexts:
+            break
+        now = rng.choice(nexts)

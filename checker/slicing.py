@@ -1,0 +1,96 @@
+"""Cone-of-influence slicing of a BMC query (NOTE(cone-of-influence)).
+
+NOTE(cone-of-influence): a query of the split BMC (NOTE(bmc-split) in smt.py) is a list of
+conjuncts along one operation sequence (the initial state, each step's relation with what
+forward propagation fixed, the property at each earlier state) and a goal (the property broken
+at the last state). Many conjuncts cannot matter to the goal: the frames a domain the property
+does not read takes, with the choices that place them. `cone` keeps the conjuncts that define
+a variable the goal depends on (an equality with that variable on one side), transitively, and
+every other conjunct all of whose variables are already in that cone (a guard on them); it
+drops the rest. Dropping conjuncts only loses constraints, so an unsatisfiable slice shows the
+whole query unsatisfiable; a satisfiable one shows nothing, and the whole query is asked then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import z3
+
+
+@dataclass(frozen=True)
+class Conjunct:
+    term: z3.BoolRef
+    defines: frozenset[int]  # ids of the variables an equality names on either side
+    uses: frozenset[int]  # ids of every variable in the term
+
+
+def _var(x: z3.ExprRef) -> bool:
+    return bool(z3.is_const(x) and x.decl().kind() == z3.Z3_OP_UNINTERPRETED)
+
+
+def _variables(e: z3.ExprRef, memo: dict[int, frozenset[int]]) -> frozenset[int]:
+    """Ids of the uninterpreted constants in e (memoised per subterm id: terms are DAGs)."""
+    got = memo.get(e.get_id())
+    if got is not None:
+        return got
+    # iterative post-order, so deep terms do not exhaust Python's stack
+    stack: list[tuple[z3.ExprRef, bool]] = [(e, False)]
+    while stack:
+        x, done = stack.pop()
+        xid = x.get_id()
+        if xid in memo:
+            continue
+        if _var(x):
+            memo[xid] = frozenset((xid,))
+            continue
+        kids = x.children()
+        if not done:
+            stack.append((x, True))
+            stack.extend((c, False) for c in kids if c.get_id() not in memo)
+            continue
+        acc: set[int] = set()
+        for c in kids:
+            acc |= memo[c.get_id()]
+        memo[xid] = frozenset(acc)
+    return memo[e.get_id()]
+
+
+def conjuncts(f: z3.BoolRef, memo: dict[int, frozenset[int]]) -> list[Conjunct]:
+    """f split at its top-level conjunctions."""
+    out: list[Conjunct] = []
+    stack = [f]
+    while stack:
+        g = stack.pop()
+        if z3.is_and(g):
+            stack.extend(reversed(g.children()))
+            continue
+        if z3.is_true(g):
+            continue
+        defines = frozenset(a.get_id() for a in g.children() if _var(a)) \
+            if z3.is_eq(g) else frozenset()
+        out.append(Conjunct(g, defines, _variables(g, memo)))
+    return out
+
+
+def cone(parts: list[Conjunct], goal: list[Conjunct]) -> list[z3.BoolRef]:
+    """The conjuncts of `parts` in the cone of influence of `goal` (its terms included)."""
+    inside: set[int] = set()
+    for c in goal:
+        inside |= c.uses
+    keep = [False] * len(parts)
+    changed = True
+    while changed:
+        changed = False
+        for j, c in enumerate(parts):
+            if keep[j]:
+                continue
+            if c.defines & inside or (not c.defines and c.uses <= inside):
+                keep[j] = True
+                if not c.uses <= inside:
+                    inside |= c.uses
+                    changed = True
+    return [c.term for c, k in zip(parts, keep) if k] + [c.term for c in goal]
+
+
+__all__ = ["Conjunct", "cone", "conjuncts"]
