@@ -66,8 +66,15 @@ def _starts_ends(e: ExtentEncoding, i: int, skip: int | None) -> list[tuple[Any,
 def _candidates(e: ExtentEncoding, order: int, top_down: bool, i: int,
                 skip: int | None) -> list[tuple[z3.BoolRef, Any, int]]:
     """(valid, start, order) of the buddies of order >= `order` the policy ranks."""
+    return [(v, t, p) for v, t, p, _same in _picks(e, order, top_down, i, skip)]
+
+
+def _picks(e: ExtentEncoding, order: int, top_down: bool, i: int,
+           skip: int | None) -> list[tuple[z3.BoolRef, Any, int, Any]]:
+    """`_candidates` with, for the last block of an (interval, order), the first one, which it
+    may equal (None for every other candidate): the one place the candidates are built."""
     M = e.model.hypervisor.max_order
-    out: list[tuple[z3.BoolRef, Any, int]] = []
+    out: list[tuple[z3.BoolRef, Any, int, Any]] = []
     for a, b in _starts_ends(e, i, skip):
         a_free = e.free_range(a, e.bv(1), i)
         for p in range(order, M + 1):
@@ -76,10 +83,10 @@ def _candidates(e: ExtentEncoding, order: int, top_down: bool, i: int,
             first = (a + (size - 1)) & mask
             last = (b & mask) - size
             if p == M:
-                picks = [last if top_down else first]
+                picks = [(last if top_down else first, None)]
             else:
-                picks = [first, last]
-            for t in picks:
+                picks = [(first, None), (last, first)]
+            for t, same in picks:
                 fits = z3.And(z3.UGE(t, a), z3.UGE(b, size), z3.ULE(t, b - size),
                               z3.ULE(a, b))
                 if p < M:
@@ -89,7 +96,7 @@ def _candidates(e: ExtentEncoding, order: int, top_down: bool, i: int,
                     pfits = z3.And(z3.UGE(parent, a), z3.UGE(b, psize),
                                    z3.ULE(parent, b - psize))
                     fits = z3.And(fits, z3.Not(pfits))
-                out.append((z3.And(a_free, fits), t, p))
+                out.append((z3.And(a_free, fits), t, p, same))
     return out
 
 
@@ -245,7 +252,6 @@ def policy_slots(model: m.Model, heap: ex.Extents, d: int, floor: int) -> int:
     return max(floor, need + frees)
 
 
-
 def policy_over(e: ExtentEncoding, n: int, top_down: bool, i: int, slots: int,
                 skip: int | None = None) -> z3.BoolRef:
     """NOTE(relaxed-policy): implied by `policy_frames`' `over` (the first `slots` buddies in
@@ -262,24 +268,10 @@ def policy_over(e: ExtentEncoding, n: int, top_down: bool, i: int, slots: int,
     cw = max(slots.bit_length(), 1) + 1 + (2 * (M + 1) * (e.nd * max(e.nx) + len(e.heap))).bit_length()
     counts = [z3.BitVecVal(0, cw) for _ in range(M + 1)]
     one, zero = z3.BitVecVal(1, cw), z3.BitVecVal(0, cw)
-    for a, b in _starts_ends(e, i, skip):
-        a_free = e.free_range(a, e.bv(1), i)
-        for p in range(M + 1):
-            size = e.bv(1 << p)
-            mask = e.bv(~((1 << p) - 1) & ((1 << e.W) - 1))
-            first = (a + (size - 1)) & mask
-            last = (b & mask) - size
-            picks = [(last if top_down else first, False)] if p == M else \
-                [(first, False), (last, True)]
-            for t, second in picks:
-                fits = z3.And(z3.UGE(t, a), z3.UGE(b, size), z3.ULE(t, b - size), z3.ULE(a, b))
-                if p < M:
-                    psize = e.bv(1 << (p + 1))
-                    parent = t & e.bv(~((1 << (p + 1)) - 1) & ((1 << e.W) - 1))
-                    fits = z3.And(fits, z3.Not(z3.And(z3.UGE(parent, a), z3.UGE(b, psize),
-                                                      z3.ULE(parent, b - psize))))
-                valid = z3.And(a_free, fits, t != first) if second else z3.And(a_free, fits)
-                counts[p] = counts[p] + z3.If(valid, one, zero)
+    for valid, t, p, same in _picks(e, 0, top_down, i, skip):
+        if same is not None:
+            valid = z3.And(*valid.children(), t != same)  # as And(a_free, fits, t != same)
+        counts[p] = counts[p] + z3.If(valid, one, zero)
     rem = z3.BitVecVal(slots, cw)
     total = e.bv(0)
     for p in range(M + 1):
