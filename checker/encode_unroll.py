@@ -131,6 +131,7 @@ class Unrolling:
         # holds the indices of the branches that differ (none: no relaxed template)
         self.relaxed: set[int] = set()
         self.relaxed_template: z3.BoolRef | None = None
+        self._loose: list[Branch] = []
         if isinstance(enc, ExtentEncoding) and enc.policy is not None:
             enc.relax = True
             try:
@@ -143,7 +144,10 @@ class Unrolling:
                                 if not _same_branch(a, b)}
                 if self.relaxed:
                     self.relaxed_template = self._build(loose, self.inds0)
+                    self._loose = loose
         self._relaxed_trans: list[z3.BoolRef] = []
+        # NOTE(bmc-split): T restricted to one branch, per (step, branch, relaxed)
+        self._branch_trans: dict[tuple[int, int, bool], z3.BoolRef] = {}
         self.locals = [(k, srt) for k, srt in enc.table.keys_at(0)
                        if k not in enc._sortof]
         self._trans: list[z3.BoolRef] = [self.template]
@@ -231,6 +235,19 @@ class Unrolling:
             self._forward.append(all_of([eq(v, x) for v, x in fixed.values()] + [f]))
         return self._forward[i]
 
+    def branch_transition(self, i: int, b: int, relaxed: bool = False) -> z3.BoolRef:
+        """T(s_i, s_i+1) given that branch b fires at step i: its guard and its writes (the
+        other variables unchanged), built from that branch alone rather than by simplifying
+        T with the indicators fixed, which walks every branch's terms."""
+        got = self._branch_trans.get((i, b, relaxed))
+        if got is None:
+            br = (self._loose if relaxed else self.branches)[b]
+            enc = self.enc
+            parts = [br.guard] + [eq(enc.var(key, 1), br.writes.get(key, enc.var(key, 0)))
+                                  for key, _sort in self.state]
+            got = self._branch_trans[(i, b, relaxed)] = self.at_step(all_of(parts), i)
+        return got
+
     def forward_branch(self, known: dict[int, tuple[z3.ExprRef, z3.ExprRef]], i: int,
                        b: int, relaxed: bool = False
                        ) -> tuple[z3.BoolRef, dict[int, tuple[z3.ExprRef, z3.ExprRef]]]:
@@ -240,8 +257,7 @@ class Unrolling:
         `relaxed`: the relaxed relation (NOTE(relaxed-policy))."""
         pairs = list(known.values())
         pairs += [(self.ind(i, c), z3.BoolVal(c == b)) for c in range(len(self.branches))]
-        rel = self.relaxed_transition(i) if relaxed else self.transition(i)
-        f = z3.simplify(Subst(pairs)(rel))
+        f = z3.simplify(Subst(pairs)(self.branch_transition(i, b, relaxed)))
         fixed, f = propagate(f)
         nxt = {self.enc.table.get(k, i + 1, srt).get_id() for k, srt in self.state}
         after = {x: p for x, p in fixed.items() if x in nxt}

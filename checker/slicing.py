@@ -29,7 +29,16 @@ def _var(x: z3.ExprRef) -> bool:
     return bool(z3.is_const(x) and x.decl().kind() == z3.Z3_OP_UNINTERPRETED)
 
 
-def _variables(e: z3.ExprRef, memo: dict[int, frozenset[int]]) -> frozenset[int]:
+class Memo(dict[int, frozenset[int]]):
+    """The variables of each term, by term id. It holds every term it has an entry for, so
+    that Z3 does not free the term and give its id to another while the entry stands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.terms: list[z3.ExprRef] = []
+
+
+def variables(e: z3.ExprRef, memo: Memo) -> frozenset[int]:
     """Ids of the uninterpreted constants in e (memoised per subterm id: terms are DAGs)."""
     got = memo.get(e.get_id())
     if got is not None:
@@ -43,6 +52,7 @@ def _variables(e: z3.ExprRef, memo: dict[int, frozenset[int]]) -> frozenset[int]
             continue
         if _var(x):
             memo[xid] = frozenset((xid,))
+            memo.terms.append(x)
             continue
         kids = x.children()
         if not done:
@@ -53,10 +63,11 @@ def _variables(e: z3.ExprRef, memo: dict[int, frozenset[int]]) -> frozenset[int]
         for c in kids:
             acc |= memo[c.get_id()]
         memo[xid] = frozenset(acc)
+        memo.terms.append(x)
     return memo[e.get_id()]
 
 
-def conjuncts(f: z3.BoolRef, memo: dict[int, frozenset[int]]) -> list[Conjunct]:
+def conjuncts(f: z3.BoolRef, memo: Memo) -> list[Conjunct]:
     """f split at its top-level conjunctions."""
     out: list[Conjunct] = []
     stack = [f]
@@ -69,7 +80,7 @@ def conjuncts(f: z3.BoolRef, memo: dict[int, frozenset[int]]) -> list[Conjunct]:
             continue
         defines = frozenset(a.get_id() for a in g.children() if _var(a)) \
             if z3.is_eq(g) else frozenset()
-        out.append(Conjunct(g, defines, _variables(g, memo)))
+        out.append(Conjunct(g, defines, variables(g, memo)))
     return out
 
 

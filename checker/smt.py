@@ -16,8 +16,8 @@ from typing import Any
 
 import z3
 
+from checker import bvint, slicing
 from checker import model as m
-from checker import slicing
 from checker.diagnostics import CheckerError, Diagnostic, Exit, Note
 from checker.encode import Step, and_, model_bool
 from checker.encode_extent import ExtentEncoding
@@ -53,6 +53,7 @@ SCENARIO_BMC = 8  # at real size, BMC alone over scenarios of at most this many 
 # the whole effort of any shipped property the joint query decides (44 M, domd-static)
 JOINT_RLIMIT = 100_000_000
 FEASIBLE_RLIMIT = 20_000_000  # per check that a prefix of the split BMC is taken by some run
+INT_RLIMIT = 60_000_000  # per split BMC query as integers, before bit-vectors (NOTE(bv-as-int))
 MAX_DEPTH = 10_000  # unrolling bound when the caller sets none (the budget usually stops first)
 
 
@@ -365,7 +366,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         Known = dict[int, tuple[z3.ExprRef, z3.ExprRef]]
         root: Known = {v.get_id(): (v, x) for v, x in enc.initial_values(0)}
         nstate = len(run.state)
-        memo: dict[int, frozenset[int]] = {}  # variables per term id (slicing.conjuncts)
+        memo = slicing.Memo()  # variables per term id (slicing.conjuncts)
         start = slicing.conjuncts(enc.init(0), memo)
         # (branches, the relation along them as conjuncts, with P at every state but the
         # last, the values known at the last state, whether a step took the relaxed relation)
@@ -387,30 +388,62 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                     parts + slicing.conjuncts(and_([run.split_at(kn, P0(), j), f]), memo), after)
             return got
 
-        def ask(terms: list[z3.BoolRef], rlimit: int | None = None) -> tuple[Answer, z3.Solver]:
-            s1 = make_solver(budget, one_shot=True)
-            s1.add(terms)
-            a = check(s1, budget, rlimit=rlimit)
+        def tally(s1: z3.Solver) -> None:
             for key, val in solver_stats(s1).items():  # the split's totals (peaks for memory)
                 stats[key] = max(stats.get(key, 0), val) if "memory" in key else \
                     stats.get(key, 0) + val
-            return a, s1
+
+        shared = bvint.Translation()
+
+        def ask(terms: list[z3.BoolRef], rlimit: int | None = None
+                ) -> tuple[Answer, z3.ModelRef | None]:
+            """One query, and its model if satisfiable: as integer arithmetic first
+            (NOTE(bv-as-int)), its model lifted to the bit-vector variables and checked to
+            satisfy every term; as bit-vectors where the integers are not decided."""
+            try:
+                lia: list[z3.BoolRef] | None = bvint.translate(terms, shared)[0]
+            except bvint.Unsupported:
+                lia = None
+            if lia is not None:
+                s2 = make_solver(budget, one_shot=True, arith=True)
+                s2.add(lia)
+                a = check(s2, budget, rlimit=min(rlimit or INT_RLIMIT, INT_RLIMIT))
+                tally(s2)
+                if a.outcome is Outcome.UNSAT:
+                    stats["int_unsat"] = stats.get("int_unsat", 0) + 1
+                    return a, None
+                if a.outcome is Outcome.SAT:
+                    stats["int_sat"] = stats.get("int_sat", 0) + 1
+                    ids: set[int] = set()
+                    for t in terms:
+                        ids |= slicing.variables(t, memo)
+                    mdl = shared.lift(s2.model(), ids)
+                    if not all(z3.is_true(mdl.eval(t, model_completion=True)) for t in terms):
+                        raise _internal(prop, "a model of the query as integers is not a model "
+                                        "of the bit-vector query",
+                                        {"query": [t.sexpr() for t in terms]})
+                    return a, mdl
+            s1 = make_solver(budget, one_shot=True)
+            s1.add(terms)
+            a = check(s1, budget, rlimit=rlimit)
+            tally(s1)
+            return a, s1.model() if a.outcome is Outcome.SAT else None
 
         def ask_goal(parts: list[slicing.Conjunct], goal_terms: list[z3.BoolRef]
-                     ) -> tuple[Answer, z3.Solver, list[z3.BoolRef]]:
+                     ) -> tuple[Answer, z3.ModelRef | None, list[z3.BoolRef]]:
             """Whether the relation `parts` and the goal can hold together: first over the
             goal's cone of influence (NOTE(cone-of-influence)), where unsatisfiable is the
-            answer, then over everything. Returns the answer, its solver and the query."""
+            answer, then over everything. Returns the answer, its model and the query."""
             goal_parts = slicing.conjuncts(and_(goal_terms), memo)
             whole = [c.term for c in parts] + [c.term for c in goal_parts]
             sliced = slicing.cone(parts, goal_parts)
             if len(sliced) < len(whole):
-                a, s1 = ask(sliced)
+                a, mdl = ask(sliced)
                 if a.outcome is Outcome.UNSAT:
                     stats["sliced_unsat"] = stats.get("sliced_unsat", 0) + 1
-                    return a, s1, whole
-            a, s1 = ask(whole)
-            return a, s1, whole
+                    return a, mdl, whole
+            a, mdl = ask(whole)
+            return a, mdl, whole
 
         def violation(known: Known, k: int) -> list[z3.BoolRef]:
             """The goal at state k: P broken (or, not yet bounded, a cut)."""
@@ -422,7 +455,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             return out
 
         def confirm(pre: tuple[int, ...], k: int, extra: list[z3.BoolRef], hint: z3.ModelRef
-                    ) -> tuple[Answer, z3.Solver, list[z3.BoolRef]]:
+                    ) -> tuple[Answer, z3.ModelRef | None, list[z3.BoolRef]]:
             """The exact query along `pre` at depth k: first with the choices of the steps
             that did not take the relaxed relation fixed as in the candidate `hint` (a model
             of the relaxed query), then without."""
@@ -440,9 +473,9 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                         if z3.is_bv_value(val) or z3.is_true(val) or z3.is_false(val):
                             fix.append(v == val)
             if fix:
-                a, s1, q = ask_goal(parts, goal_terms + fix)
+                a, mdl, q = ask_goal(parts, goal_terms + fix)
                 if a.outcome is not Outcome.UNSAT:
-                    return a, s1, q
+                    return a, mdl, q
             return ask_goal(parts, goal_terms)
 
         for k in range(longest + 1):
@@ -452,18 +485,19 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             for pre, parts, known, loose in level:
                 while True:
                     extra = [] if best is None else [run.moved(k) < best[0]]
-                    a, s1, q = ask_goal(parts, violation(known, k) + extra)
+                    a, mdl, q = ask_goal(parts, violation(known, k) + extra)
                     if a.outcome is Outcome.SAT and loose:
                         stats["relaxed_candidates"] = stats.get("relaxed_candidates", 0) + 1
-                        a, s1, q = confirm(pre, k, extra, s1.model())
+                        assert mdl is not None
+                        a, mdl, q = confirm(pre, k, extra, mdl)
                         if a.outcome is Outcome.UNSAT:
                             stats["relaxed_spurious"] = stats.get("relaxed_spurious", 0) + 1
-                    if a.outcome is Outcome.SAT and cut_met(s1.model(), k):
+                    if a.outcome is Outcome.SAT and cut_met(mdl, k):
                         exact_paths.clear()
                         exact_paths[()] = (start, root)
                         continue
                     if a.outcome is Outcome.SAT:
-                        best = (_int_of(s1.model(), run.moved(k)), q)
+                        best = (_int_of(mdl, run.moved(k)), q)
                     elif a.outcome is Outcome.UNKNOWN:
                         gave_up = a.reason
                     break
@@ -503,8 +537,10 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                         f, after = run.forward_branch(known, k, b, relaxed=True)
                     child = parts + slicing.conjuncts(and_([p_k, f]), memo)
                     # a prefix no run takes is dropped with its subtree; one the solver cannot
-                    # settle cheaply stays (its queries cover it)
-                    if ask([c.term for c in child], rlimit=FEASIBLE_RLIMIT)[0].outcome \
+                    # settle cheaply stays (its queries cover it). At the last depth the
+                    # prefix's own query is the only one left, and settles it as well.
+                    if k + 1 < longest and ask([c.term for c in child],
+                                               rlimit=FEASIBLE_RLIMIT)[0].outcome \
                             is Outcome.UNSAT:
                         continue
                     nxt.append((pre + (b,), child, after, loose or relax))
@@ -643,6 +679,14 @@ def _save_raw(raw: dict[str, Any]) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(raw, fh, indent=1, default=str)
     return path
+
+
+def _internal(prop: m.Property, message: str, raw: dict[str, Any]) -> CheckerError:
+    path = _save_raw(raw)
+    return CheckerError([Diagnostic(
+        f"internal error checking {prop.name}: {message}", None,
+        (Note(f"the query is saved to {path}; please attach it to a bug report"),))],
+        Exit.INTERNAL)
 
 
 def _mismatch(prop: m.Property, message: str, raw: dict[str, Any]) -> CheckerError:

@@ -57,16 +57,18 @@ class Budget:
         return max(1, int(cap * 1000))
 
 
-def make_solver(budget: Budget, one_shot: bool = False) -> z3.Solver:
+def make_solver(budget: Budget, one_shot: bool = False, arith: bool = False) -> z3.Solver:
     """The one solver factory (NOTE(solver-factory)). `one_shot`: for a single `check` of
     what is asserted (no assumptions, no second query), which Z3's QF_BV tactic preprocesses
     as a whole (solving equations, propagating values and bounds) before bit-blasting; a
     solver asked again and again (BMC's base solver, minimisation) is the incremental
-    SAT-based QF_FD solver, which keeps what it learned between queries."""
+    SAT-based QF_FD solver, which keeps what it learned between queries. `arith`: a one-shot
+    QF_LIA solver, for a bit-vector query translated to integers (NOTE(bv-as-int) in
+    bvint.py)."""
     z3.set_param("smt.random_seed", SEED)
     z3.set_param("sat.random_seed", SEED)
     z3.set_param("sat.cardinality.solver", False)  # NOTE(cardinality-clauses)
-    s = z3.SolverFor("QF_BV" if one_shot else "QF_FD")
+    s = z3.SolverFor("QF_LIA" if arith else "QF_BV" if one_shot else "QF_FD")
     s.set("random_seed", SEED)
     s.set("rlimit", budget.rlimit)
     s.set("timeout", budget.query_ms())

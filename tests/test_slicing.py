@@ -12,7 +12,7 @@ def test_the_cone_keeps_definitions_and_guards_it_reads_and_drops_the_rest() -> 
     f = z3.And(a0 == 3, a1 == a0 + x, z3.ULT(x, 4),  # a's definition and a guard on x
                b1 == c * 2, z3.ULT(c + a1, 100),  # b is not read; the last guard mixes c in
                z3.BoolVal(True))
-    memo: dict[int, frozenset[int]] = {}
+    memo = slicing.Memo()
     parts = slicing.conjuncts(f, memo)
     assert len(parts) == 5  # `True` is no conjunct
     goal = slicing.conjuncts(z3.UGT(a1, 6), memo)
@@ -30,7 +30,7 @@ def test_the_cone_keeps_definitions_and_guards_it_reads_and_drops_the_rest() -> 
 
 def test_a_satisfiable_slice_says_nothing_about_the_whole_query() -> None:
     a, c = z3.BitVec("a@1", 8), z3.BitVec("c", 8)
-    memo: dict[int, frozenset[int]] = {}
+    memo = slicing.Memo()
     parts = slicing.conjuncts(z3.And(a == c, c == 5, z3.ULT(c, 3)), memo)
     kept = slicing.cone(parts, slicing.conjuncts(a == 5, memo))
     s = z3.Solver()
@@ -46,6 +46,6 @@ def test_variables_of_deep_terms_are_found_without_recursion() -> None:
     t = x
     for j in range(5000):
         t = t + j
-    memo: dict[int, frozenset[int]] = {}
+    memo = slicing.Memo()
     (part,) = slicing.conjuncts(t == 0, memo)
     assert part.uses == frozenset({x.get_id()})
