@@ -54,6 +54,7 @@ SCENARIO_BMC = 8  # at real size, BMC alone over scenarios of at most this many 
 JOINT_RLIMIT = 100_000_000
 FEASIBLE_RLIMIT = 20_000_000  # per check that a prefix of the split BMC is taken by some run
 INT_RLIMIT = 60_000_000  # per split BMC query as integers, before bit-vectors (NOTE(bv-as-int))
+INT_SECONDS = 20.0  # and at most this long
 MAX_DEPTH = 10_000  # unrolling bound when the caller sets none (the budget usually stops first)
 
 
@@ -407,7 +408,10 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             if lia is not None:
                 s2 = make_solver(budget, one_shot=True, arith=True)
                 s2.add(lia)
-                a = check(s2, budget, rlimit=min(rlimit or INT_RLIMIT, INT_RLIMIT))
+                # Z3's arithmetic does not always stop at its rlimit: a time cap too (its
+                # unknown only hands the query to the bit-vector solver)
+                a = check(s2, budget, rlimit=min(rlimit or INT_RLIMIT, INT_RLIMIT),
+                          seconds=INT_SECONDS)
                 tally(s2)
                 if a.outcome is Outcome.UNSAT:
                     stats["int_unsat"] = stats.get("int_unsat", 0) + 1

@@ -90,10 +90,12 @@ def _rlimit_count(s: z3.Solver) -> int:
 
 
 def check(s: z3.Solver, budget: Budget, *assumptions: z3.BoolRef,
-          rlimit: int | None = None) -> Answer:
+          rlimit: int | None = None, seconds: float | None = None) -> Answer:
     """One query under the budget. `unknown` stays unknown (NOTE(solver-factory)).
 
-    `rlimit` caps this one query below the budget's (a deterministic bound on its effort)."""
+    `rlimit` caps this one query below the budget's (a deterministic bound on its effort);
+    `seconds` caps its time, for a query whose `unknown` only costs time (the same question
+    is asked another way next), never one whose answer is a verdict."""
     if budget.expired():
         return Answer(Outcome.UNKNOWN, "timeout (overall budget)")
     cap = min(rlimit, budget.rlimit) if rlimit is not None else budget.rlimit
@@ -102,7 +104,8 @@ def check(s: z3.Solver, budget: Budget, *assumptions: z3.BoolRef,
         if left <= 0:
             return Answer(Outcome.UNKNOWN, "effort budget spent")
         cap = min(cap, left)
-    s.set("timeout", budget.query_ms())
+    ms = budget.query_ms()
+    s.set("timeout", ms if seconds is None else min(ms, max(1, int(seconds * 1000))))
     s.set("rlimit", cap)
     before = _rlimit_count(s)
     r = s.check(*assumptions)
