@@ -423,9 +423,9 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                         ids |= slicing.variables(t, memo)
                     mdl = shared.lift(s2.model(), ids)
                     if not all(z3.is_true(mdl.eval(t, model_completion=True)) for t in terms):
-                        raise _internal(prop, "a model of the query as integers is not a model "
-                                        "of the bit-vector query",
-                                        {"query": [t.sexpr() for t in terms]})
+                        raise _internal(f"internal error checking {prop.name}: a model of the "
+                                        "query as integers is not a model of the bit-vector "
+                                        "query", "the query", {"query": [t.sexpr() for t in terms]})
                     return a, mdl
             s1 = make_solver(budget, one_shot=True)
             s1.add(terms)
@@ -685,20 +685,16 @@ def _save_raw(raw: dict[str, Any]) -> str:
     return path
 
 
-def _internal(prop: m.Property, message: str, raw: dict[str, Any]) -> CheckerError:
+def _internal(message: str, saved: str, raw: dict[str, Any]) -> CheckerError:
+    """An internal error (exit 4), with what it concerns saved as JSON for the bug report."""
     path = _save_raw(raw)
-    return CheckerError([Diagnostic(
-        f"internal error checking {prop.name}: {message}", None,
-        (Note(f"the query is saved to {path}; please attach it to a bug report"),))],
-        Exit.INTERNAL)
+    return CheckerError([Diagnostic(message, None, (
+        Note(f"{saved} saved to {path}; please attach it to a bug report"),))], Exit.INTERNAL)
 
 
 def _mismatch(prop: m.Property, message: str, raw: dict[str, Any]) -> CheckerError:
-    path = _save_raw(raw)
-    return CheckerError([Diagnostic(
-        f"the symbolic counterexample for {prop.name} does not replay: {message}", None,
-        (Note(f"raw solver trace saved to {path}; please attach it to a bug report"),))],
-        Exit.INTERNAL)
+    return _internal(f"the symbolic counterexample for {prop.name} does not replay: {message}",
+                     "raw solver trace", raw)
 
 
 def replay(model: m.Model, prop: m.Property, steps: list[Step], *,
