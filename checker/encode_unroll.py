@@ -145,7 +145,6 @@ class Unrolling:
                 if self.relaxed:
                     self.relaxed_template = self._build(loose, self.inds0)
                     self._loose = loose
-        self._relaxed_trans: list[z3.BoolRef] = []
         # NOTE(bmc-split): T restricted to one branch, per (step, branch, relaxed)
         self._branch_trans: dict[tuple[int, int, bool], z3.BoolRef] = {}
         self.locals = [(k, srt) for k, srt in enc.table.keys_at(0)
@@ -203,13 +202,6 @@ class Unrolling:
             sub = self._state_subs[i] = Subst(
                 [(t.get(k, 0, srt), t.get(k, i, srt)) for k, srt in self.state])
         return sub(e0)
-
-    def relaxed_transition(self, i: int) -> z3.BoolRef:
-        assert self.relaxed_template is not None
-        while len(self._relaxed_trans) <= i:
-            self._relaxed_trans.append(self.at_step(self.relaxed_template,
-                                                    len(self._relaxed_trans)))
-        return self._relaxed_trans[i]
 
     def transition(self, i: int) -> z3.BoolRef:
         while len(self._trans) <= i:
