@@ -93,15 +93,27 @@ def test_policy_block_is_the_reference_buddy_block(seed: int) -> None:
         assert solver.check() == z3.unsat, "the policy's block is not unique"
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_policy_frames_are_the_reference_buddy_frames(seed: int) -> None:
-    rng = random.Random(1000 + seed)
+def _sized_case(seed: int, slot_choices: tuple[int, ...], beyond: bool
+                ) -> tuple[ExtentEncoding, list[list[tuple[int, int]]], ex.Extents, bool, int,
+                           int, list[int]]:
+    """A random heap (`_random_case`: encoding, owned and free frames), its policy's
+    direction and max order, a slot count
+    drawn from `slot_choices`, and the request sizes to try: 1, 2, one at random, every free
+    frame and, if `beyond`, one more."""
+    rng = random.Random(seed)
     enc, owned, free = _random_case(rng)
     top_down = enc.model.hypervisor.placement is Placement.TOP_DOWN
-    M = enc.model.hypervisor.max_order
     total = ex.count(free)
-    slots = rng.choice((2, 4, 6))
-    for n in sorted({1, 2, rng.randrange(1, total + 2), total, total + 1} - {0}):
+    slots = rng.choice(slot_choices)
+    sizes = {1, 2, rng.randrange(1, total + 2), total} | ({total + 1} if beyond else set())
+    M = enc.model.hypervisor.max_order
+    return enc, owned, free, top_down, M, slots, sorted(sizes - {0})
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_policy_frames_are_the_reference_buddy_frames(seed: int) -> None:
+    enc, owned, free, top_down, M, slots, sizes = _sized_case(1000 + seed, (2, 4, 6), beyond=True)
+    for n in sizes:
         solver = _owning(enc, owned)
         fits, over, exts = policy_frames(enc, n, top_down, 0, slots)
         want = pl.buddy_frames(free, n, M, top_down)
@@ -143,13 +155,8 @@ def test_policy_frames_are_the_reference_buddy_frames(seed: int) -> None:
 def test_policy_over_follows_from_over(seed: int) -> None:
     """NOTE(relaxed-policy): wherever the policy's buddies outnumber the slots (`over`),
     `policy_over` holds too, and it does not where every buddy fits in the slots."""
-    rng = random.Random(2000 + seed)
-    enc, owned, free = _random_case(rng)
-    top_down = enc.model.hypervisor.placement is Placement.TOP_DOWN
-    M = enc.model.hypervisor.max_order
-    total = ex.count(free)
-    slots = rng.choice((1, 2, 4))
-    for n in sorted({1, 2, rng.randrange(1, total + 2), total} - {0}):
+    enc, owned, free, top_down, M, slots, sizes = _sized_case(2000 + seed, (1, 2, 4), beyond=False)
+    for n in sizes:
         solver = _owning(enc, owned)
         _fits, over, _exts = policy_frames(enc, n, top_down, 0, slots)
         loose = policy_over(enc, n, top_down, 0, slots)
