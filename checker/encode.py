@@ -182,6 +182,9 @@ class Branch:
     # smt.py): ("onehot", bits) or ("set", bits), bits in ascending address order
     addresses: list[tuple[str, list[z3.BoolRef]]] = field(default_factory=list)
     moved: z3.ArithRef | int = 0  # pages moved by balloon and grant operations
+    # a cut that fires only where the allocator policy's first `slots` buddies hold fewer
+    # than `n` frames: (n, slots) (NOTE(reference-heap) in encode_extent_policy.py)
+    policy_cut: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

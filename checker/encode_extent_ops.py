@@ -93,12 +93,14 @@ def remove_frames(v: Vals, d: int, x: Any, n: Any) -> tuple[z3.BoolRef, z3.BoolR
 
 
 
-def _cut(k: int, lab: str, guard: z3.BoolRef) -> list[Branch]:
+def _cut(k: int, lab: str, guard: z3.BoolRef,
+         policy_cut: tuple[int, int] | None = None) -> list[Branch]:
     """The reference can fire the operation here in a shape the bound leaves out
-    (NOTE(extent-bound)): record that, and nothing else."""
+    (NOTE(extent-bound)): record that, and nothing else. `policy_cut`: (n, slots) when the
+    cut is n frames under the policy in more buddies than `slots` (Branch.policy_cut)."""
     if z3.is_false(z3.simplify(guard)):
         return []
-    return [Branch(k, lab, "cut", guard, {("cut",): z3.BoolVal(True)})]
+    return [Branch(k, lab, "cut", guard, {("cut",): z3.BoolVal(True)}, policy_cut=policy_cut)]
 
 
 def _frame_pick(e: ExtentEncoding, x: Any, i: int, tag: str,
@@ -256,7 +258,7 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
                               addresses=[_bv_obj(c) for c in cs]))
             if e.policy is not None:
                 over = policy_over(e, n, e.policy, i, e.nx[d], skip=d)
-                out += _cut(k, lab, z3.And(plain, over))
+                out += _cut(k, lab, z3.And(plain, over), (n, e.nx[d]))
         elif n > 1:
             fits, over, exts = policy_frames(e, n, e.policy, i, e.nx[d], skip=d)
             for y in range(e.nx[d]):
@@ -264,7 +266,7 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
             out.append(Branch(k, lab, "ok", z3.And(plain, fits), w,
                               choices=[("frames", frames_of(exts))]))
             # the policy's frames lie in more buddies than d has extent slots
-            out += _cut(k, lab, z3.And(plain, over))
+            out += _cut(k, lab, z3.And(plain, over), (n, e.nx[d]))
         if e.policy is None and n > EXTENTS:
             # any n free frames: possibly more runs than EXTENTS
             out += _cut(k, lab, z3.And(plain, z3.Not(short)))

@@ -281,4 +281,40 @@ def policy_over(e: ExtentEncoding, n: int, top_down: bool, i: int, slots: int,
     return z3.And(z3.ULT(total, e.bv(n)), z3.UGE(e.free_total(i), e.bv(n)))
 
 
-__all__ = ["policy_block", "policy_frames", "policy_over", "policy_slots", "zone_lt"]
+def reference_bound(e: ExtentEncoding, ref: ex.Extents, n: int, slots: int) -> z3.BoolRef | None:
+    """NOTE(reference-heap): a condition on state 0 under which n frames under the policy lie
+    in at most `slots` buddies (`policy_frames`' `over` is false), from a known free heap
+    `ref` (G) instead of the symbolic one (F): G is in F, and F has at most `spare` frames
+    more. Where every heap frame has the same zone the policy takes the buddies smallest
+    first, so the first s hold T_s(F), the sum of the s smallest buddy sizes, and
+    T_s(F) >= T_(s - spare)(G):
+    - G's buddies and F's frames outside G (single frames) are naturally aligned blocks of
+      order <= max_order that partition F, and each lies in one maximal free interval of F;
+    - every such block lies in one buddy of F: the greedy cut of that interval (extents.
+      buddies) reaches the block's start inside some buddy; a buddy of lower order than the
+      block would have to start where the block does, where the block itself fits and greedy
+      takes the largest block that fits. So F's buddies are unions of those blocks;
+    - merging blocks never lowers the sum of the s smallest (s distinct merged blocks contain
+      s distinct parts, each no larger), and at most `spare` of the s smallest parts are
+      single frames outside G, the others G's buddies.
+    So with `need` the fewest of G's smallest buddies that hold n frames, spare = slots - need
+    frames more keep T_slots(F) >= n. None where there is no such condition (several zones,
+    or `ref` holds fewer than n frames in `slots` buddies). The split BMC uses it to drop a
+    policy cut that no state reached along a prefix can fire (NOTE(bmc-split) in smt.py)."""
+    if not _one_zone(e):
+        return None
+    need, held = 0, 0
+    for size in sorted(1 << p for _s, p in ex.buddies(ref, e.model.hypervisor.max_order)):
+        if held >= n:
+            break
+        held += size
+        need += 1
+    if held < n or need > slots:
+        return None
+    parts = [e.free_range(e.bv(lo), e.bv(c), 0) for lo, c in ref]
+    parts.append(z3.ULE(e.free_total(0), e.bv(ex.count(ref) + slots - need)))
+    return z3.And(parts)
+
+
+__all__ = ["policy_block", "policy_frames", "policy_over", "policy_slots", "reference_bound",
+           "zone_lt"]

@@ -227,6 +227,10 @@ class Unrolling:
             self._forward.append(all_of([eq(v, x) for v, x in fixed.values()] + [f]))
         return self._forward[i]
 
+    def branch(self, b: int, relaxed: bool = False) -> Branch:
+        """Branch b of the relation, or of the relaxed one (NOTE(relaxed-policy))."""
+        return self._loose[b] if relaxed and b in self.relaxed else self.branches[b]
+
     def branch_transition(self, i: int, b: int, relaxed: bool = False) -> z3.BoolRef:
         """T(s_i, s_i+1) given that branch b fires at step i: its guard and its writes (the
         other variables unchanged), built from that branch alone rather than by simplifying

@@ -17,11 +17,13 @@ from typing import Any
 import z3
 
 from checker import bvint, slicing
+from checker import extents as ex
 from checker import model as m
 from checker.diagnostics import CheckerError, Diagnostic, Exit, Note
 from checker.encode import Step, and_, model_bool
 from checker.encode_extent import ExtentEncoding
 from checker.encode_extent import supported as extent_supported
+from checker.encode_extent_policy import reference_bound
 from checker.encode_invariant import supported as invariant_supported
 from checker.encode_page import MAX_FRAMES, MAX_MAP_VARS, PageEncoding, page_level_size
 from checker.encode_props import observed_failures, supported
@@ -49,9 +51,9 @@ EXTENT_WARNING = (
     "violation is not a proof")
 DEFAULT_TIMEOUT = 300.0  # seconds per property when the caller sets none
 SCENARIO_BMC = 8  # at real size, BMC alone over scenarios of at most this many steps
-# per query of the joint BMC over a short scenario before the split one takes over: over twice
-# the whole effort of any shipped property the joint query decides (44 M, domd-static)
-JOINT_RLIMIT = 100_000_000
+# per query of the joint BMC over a short scenario before the split one takes over: above the
+# whole effort of any shipped property the joint query decides (44 M, domd-static)
+JOINT_RLIMIT = 50_000_000
 FEASIBLE_RLIMIT = 20_000_000  # per check that a prefix of the split BMC is taken by some run
 INT_RLIMIT = 60_000_000  # per split BMC query as integers, before bit-vectors (NOTE(bv-as-int))
 INT_SECONDS = 20.0  # and at most this long
@@ -361,32 +363,74 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         violation (and no cut) down that prefix; a satisfiable one is only a candidate, and
         counts once the exact relation along the same prefix (`_confirm`) is satisfiable too:
         then the trace is read and minimised from the exact relation. An exact query the
-        budget cannot decide leaves the verdict undecided, as in the joint BMC."""
+        budget cannot decide leaves the verdict undecided, as in the joint BMC. A relaxed cut
+        of the policy (`Branch.policy_cut`) is first asked against the free heap of the last
+        state along the prefix that is known (NOTE(reference-heap)): where every state the
+        prefix reaches keeps that heap free and gains few enough frames, the policy's buddies
+        fit the slots, the cut cannot fire, and its child is dropped without the count of
+        buddies over a symbolic heap (`policy_over`), which is hard for both solvers."""
         nonlocal bounded
         assert isinstance(enc, ExtentEncoding)
         Known = dict[int, tuple[z3.ExprRef, z3.ExprRef]]
         root: Known = {v.get_id(): (v, x) for v, x in enc.initial_values(0)}
         nstate = len(run.state)
+
+        def known_free(known: Known, k: int) -> ex.Extents | None:
+            """The free heap at state k, where `known` has every heap extent as a value."""
+            owned: list[tuple[int, int]] = []
+            for d in enc.heap_doms:
+                for x in range(enc.nx[d]):
+                    got = [known.get(v.get_id()) for v in enc.ext(d, x, k)]
+                    if not all(g is not None and z3.is_bv_value(g[1]) for g in got):
+                        return None
+                    s0, n0 = (g[1].as_long() for g in got if g is not None)
+                    owned.append((s0, n0))
+            return ex.difference(enc.heap, ex.normalize(owned))
+
         memo = slicing.Memo()  # variables per term id (slicing.conjuncts)
         start = slicing.conjuncts(enc.init(0), memo)
         # (branches, the relation along them as conjuncts, with P at every state but the
-        # last, the values known at the last state, whether a step took the relaxed relation)
-        Node = tuple[tuple[int, ...], list[slicing.Conjunct], Known, bool]
-        level: list[Node] = [((), start, root, False)]
-        exact_paths: dict[tuple[int, ...], tuple[list[slicing.Conjunct], Known]] = {
-            (): (start, root)}
+        # last, the values known at the last state, whether a step took the relaxed relation,
+        # the free heap of the last state along them whose extents are all known)
+        Node = tuple[tuple[int, ...], list[slicing.Conjunct], Known, bool, ex.Extents | None]
+        root_free = known_free(root, 0)
+        level: list[Node] = [((), start, root, False, root_free)]
+        Path = tuple[list[slicing.Conjunct], Known, ex.Extents | None]
+        exact_paths: dict[tuple[int, ...], Path] = {(): (start, root, root_free)}
 
         def P0() -> z3.BoolRef:
             return prop0 if bounded else exact0
 
-        def exact_path(pre: tuple[int, ...]) -> tuple[list[slicing.Conjunct], Known]:
+        def unreachable_cut(parts: list[slicing.Conjunct], p_k: z3.BoolRef, known: Known,
+                            k: int, ref: ex.Extents | None, b: int, relaxed: bool
+                            ) -> z3.BoolRef | None:
+            """For a policy cut (branch b at step k, of the relaxed relation or not): the
+            condition under which it cannot fire (NOTE(reference-heap)) at state k; true if
+            the prefix always meets it, None if there is none."""
+            pc = run.branch(b, relaxed).policy_cut
+            if pc is None or ref is None:
+                return None
+            cond = reference_bound(enc, ref, *pc)
+            if cond is None:
+                return None
+            cond_k = run.split_at(known, cond, k)
+            a = ask([c.term for c in parts] + [p_k, z3.Not(cond_k)], rlimit=FEASIBLE_RLIMIT)[0]
+            return z3.BoolVal(True) if a.outcome is Outcome.UNSAT else cond_k
+
+        def exact_path(pre: tuple[int, ...]) -> Path:
             got = exact_paths.get(pre)
             if got is None:
-                parts, kn = exact_path(pre[:-1])
+                parts, kn, ref = exact_path(pre[:-1])
                 j = len(pre) - 1
                 f, after = run.forward_branch(kn, j, pre[-1])
-                got = exact_paths[pre] = (
-                    parts + slicing.conjuncts(and_([run.split_at(kn, P0(), j), f]), memo), after)
+                p_j = run.split_at(kn, P0(), j)
+                fits = None if len(kn) == nstate else \
+                    unreachable_cut(parts, p_j, kn, j, ref, pre[-1], False)
+                if fits is not None:  # the policy's cut, where the state is not known
+                    f = z3.BoolVal(False) if z3.is_true(fits) else and_([f, z3.Not(fits)])
+                now = known_free(after, j + 1)
+                got = exact_paths[pre] = (parts + slicing.conjuncts(and_([p_j, f]), memo),
+                                          after, ref if now is None else now)
             return got
 
         def tally(s1: z3.Solver) -> None:
@@ -463,7 +507,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             """The exact query along `pre` at depth k: first with the choices of the steps
             that did not take the relaxed relation fixed as in the candidate `hint` (a model
             of the relaxed query), then without."""
-            parts, kn = exact_path(pre)
+            parts, kn, _ref = exact_path(pre)
             goal_terms = violation(kn, k) + extra
             fix: list[z3.BoolRef] = []
             t = enc.table
@@ -486,7 +530,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             stats["k_reached"] = k
             gave_up = ""
             best: tuple[int, list[z3.BoolRef]] | None = None  # (pages moved, query)
-            for pre, parts, known, loose in level:
+            for pre, parts, known, loose, _ref in level:
                 while True:
                     extra = [] if best is None else [run.moved(k) < best[0]]
                     a, mdl, q = ask_goal(parts, violation(known, k) + extra)
@@ -498,7 +542,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                             stats["relaxed_spurious"] = stats.get("relaxed_spurious", 0) + 1
                     if a.outcome is Outcome.SAT and cut_met(mdl, k):
                         exact_paths.clear()
-                        exact_paths[()] = (start, root)
+                        exact_paths[()] = (start, root, root_free)
                         continue
                     if a.outcome is Outcome.SAT:
                         best = (_int_of(mdl, run.moved(k)), q)
@@ -529,7 +573,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             if k == longest:
                 break
             nxt: list[Node] = []
-            for pre, parts, known, loose in level:
+            for pre, parts, known, loose, ref in level:
                 p_k = run.split_at(known, P0(), k)
                 for b in range(len(run.branches)):
                     f, after = run.forward_branch(known, k, b)
@@ -539,6 +583,12 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                     if relax:
                         stats["relaxed_steps"] = stats.get("relaxed_steps", 0) + 1
                         f, after = run.forward_branch(known, k, b, relaxed=True)
+                        fits = unreachable_cut(parts, p_k, known, k, ref, b, True)
+                        if fits is not None and z3.is_true(fits):
+                            stats["reference_cuts"] = stats.get("reference_cuts", 0) + 1
+                            continue
+                        if fits is not None:  # implied by the cut's own guard
+                            f = and_([f, z3.Not(fits)])
                     child = parts + slicing.conjuncts(and_([p_k, f]), memo)
                     # a prefix no run takes is dropped with its subtree; one the solver cannot
                     # settle cheaply stays (its queries cover it). At the last depth the
@@ -547,7 +597,9 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                                                rlimit=FEASIBLE_RLIMIT)[0].outcome \
                             is Outcome.UNSAT:
                         continue
-                    nxt.append((pre + (b,), child, after, loose or relax))
+                    now = known_free(after, k + 1)
+                    nxt.append((pre + (b,), child, after, loose or relax,
+                                ref if now is None else now))
             level = nxt
         stats["scenario_bound"] = longest
         return proved(longest + 1, None)

@@ -12,7 +12,13 @@ from modelkit import PAGE, domain, model, ram
 from checker import extents as ex
 from checker import placement as pl
 from checker.encode_extent import EXTENTS, ExtentEncoding
-from checker.encode_extent_policy import policy_block, policy_frames, policy_over, zone_lt
+from checker.encode_extent_policy import (
+    policy_block,
+    policy_frames,
+    policy_over,
+    reference_bound,
+    zone_lt,
+)
 from checker.model import Op, OpKind, Placement, Step
 
 
@@ -204,3 +210,79 @@ def test_every_exact_step_is_a_relaxed_step(seed: int) -> None:
         if not nexts:
             break
         now = rng.choice(nexts)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_reference_bound_rules_out_the_cut(seed: int) -> None:
+    """NOTE(reference-heap): a heap G in one zone, and a heap F that is G plus frames its
+    owners gave back; wherever `reference_bound(G)` holds of F, the reference allocator takes
+    n frames of F from at most `slots` buddies, and the policy's `over` is false. With F = G
+    the bound holds wherever it exists."""
+    rng = random.Random(4000 + seed)
+    lo = 1024 + rng.randrange(0, 64)  # every frame below 2048: one zone
+    banks = [(lo, rng.randrange(64, 400))]
+    if rng.random() < 0.5:
+        s2 = lo + banks[0][1] + rng.randrange(1, 100)
+        banks.append((s2, rng.randrange(8, 2048 - s2)))
+    top_down = rng.random() < 0.5
+    doms = [domain(j, f"d{j}", 64 * PAGE) for j in range(3)]
+    mdl = model(doms, [Step(Op(OpKind.CREATE, 0))], [],
+                ram=[ram(f"b{j}", s * PAGE, c * PAGE) for j, (s, c) in enumerate(banks)],
+                max_order=rng.randrange(2, 9),
+                placement=Placement.TOP_DOWN if top_down else Placement.BOTTOM_UP)
+    enc = ExtentEncoding(mdl, set())
+    M = enc.model.hypervisor.max_order
+    free = ex.normalize(enc.heap)
+    owned: list[list[tuple[int, int]]] = []
+    for _d in range(3):
+        mine: list[tuple[int, int]] = []
+        for _x in range(rng.randrange(1, EXTENTS + 1)):
+            s, c = rng.choice(free)
+            a = rng.randrange(s, s + c)
+            n = rng.randrange(1, min(s + c - a, 60) + 1)
+            mine.append((a, n))
+            free = ex.difference(free, ex.single(a, n))
+            if not free:
+                break
+        owned.append(mine)
+    ref = free
+    # F: the owners give back frames at the ends of their extents
+    later = [list(mine) for mine in owned]
+    for _ in range(rng.randrange(0, 6)):
+        mine = rng.choice(later)
+        x = rng.randrange(len(mine)) if mine else None
+        if x is None or mine[x][1] == 0:
+            continue
+        s, c = mine[x]
+        mine[x] = (s + 1, c - 1) if rng.random() < 0.5 else (s, c - 1)
+        if mine[x][1] == 0:
+            mine[x] = (0, 0)
+    now = ex.difference(ex.normalize(enc.heap),
+                        ex.normalize(p for mine in later for p in mine))
+    checked = 0
+    for slots in (1, 2, 4, 7):
+        for n in sorted({1, rng.randrange(1, ex.count(ref) + 1), ex.count(ref)} - {0}):
+            cond = reference_bound(enc, ref, n, slots)
+            if cond is None:
+                continue
+            assert z3.is_true(z3.simplify(z3.substitute(cond, *[
+                (v, z3.BitVecVal(x, enc.W)) for d, mine in enumerate(owned)
+                for j in range(enc.nx[d])
+                for v, x in zip(enc.ext(d, j, 0), mine[j] if j < len(mine) else (0, 0))])))
+            solver = _owning(enc, later)
+            solver.add(cond)
+            if solver.check() == z3.unsat:
+                continue
+            checked += 1
+            order = sorted(ex.buddies(now, M), key=lambda b: (b[1], -b[0] if top_down else b[0]))
+            used, got = 0, 0
+            for _s, bo in order:
+                if got >= n:
+                    break
+                got += 1 << bo
+                used += 1
+            assert got >= n and used <= slots, (ref, now, n, slots)
+            _fits, over, _exts = policy_frames(enc, n, top_down, 0, slots)
+            solver.add(over)
+            assert solver.check() == z3.unsat, (ref, now, n, slots)
+    assert checked > 0
