@@ -14,8 +14,10 @@ whole query unsatisfiable; a satisfiable one shows nothing, and the whole query 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import z3
+from z3 import z3core as _core
 
 
 @dataclass(frozen=True)
@@ -30,40 +32,52 @@ def _var(x: z3.ExprRef) -> bool:
 
 
 class Memo(dict[int, frozenset[int]]):
-    """The variables of each term, by term id. It holds every term it has an entry for, so
-    that Z3 does not free the term and give its id to another while the entry stands."""
+    """The variables of each term, by term id. It holds every term it was asked about (and so
+    every subterm of one), so that Z3 does not free a term and give its id to another while
+    the entry stands."""
 
     def __init__(self) -> None:
         super().__init__()
         self.terms: list[z3.ExprRef] = []
 
 
+_NONE: frozenset[int] = frozenset()
+
+
 def variables(e: z3.ExprRef, memo: Memo) -> frozenset[int]:
-    """Ids of the uninterpreted constants in e (memoised per subterm id: terms are DAGs)."""
+    """Ids of the uninterpreted constants in e (memoised per subterm id: terms are DAGs). The
+    walk reads the term through Z3's C API (NOTE(fast-terms) in encode.py): the Python API
+    builds a wrapper object per child visited, which dominated slicing a query."""
     got = memo.get(e.get_id())
     if got is not None:
         return got
+    memo.terms.append(e)  # alive, and with it every subterm the entries below name
+    ctx = e.ctx.ref()
+    ast_id, num_args, arg = _core.Z3_get_ast_id, _core.Z3_get_app_num_args, _core.Z3_get_app_arg
     # iterative post-order, so deep terms do not exhaust Python's stack
-    stack: list[tuple[z3.ExprRef, bool]] = [(e, False)]
+    stack: list[tuple[Any, bool]] = [(e.as_ast(), False)]
     while stack:
-        x, done = stack.pop()
-        xid = x.get_id()
-        if xid in memo:
+        a, done = stack.pop()
+        aid = ast_id(ctx, a)
+        if not done and aid in memo:
             continue
-        if _var(x):
-            memo[xid] = frozenset((xid,))
-            memo.terms.append(x)
+        if _core.Z3_get_ast_kind(ctx, a) != z3.Z3_APP_AST:
+            memo[aid] = _NONE
             continue
-        kids = x.children()
+        n = num_args(ctx, a)
+        if n == 0:
+            kind = _core.Z3_get_decl_kind(ctx, _core.Z3_get_app_decl(ctx, a))
+            memo[aid] = frozenset((aid,)) if kind == z3.Z3_OP_UNINTERPRETED else _NONE
+            continue
+        kids = [arg(ctx, a, j) for j in range(n)]
         if not done:
-            stack.append((x, True))
-            stack.extend((c, False) for c in kids if c.get_id() not in memo)
+            stack.append((a, True))
+            stack.extend((c, False) for c in kids if ast_id(ctx, c) not in memo)
             continue
         acc: set[int] = set()
         for c in kids:
-            acc |= memo[c.get_id()]
-        memo[xid] = frozenset(acc)
-        memo.terms.append(x)
+            acc |= memo[ast_id(ctx, c)]
+        memo[aid] = frozenset(acc)
     return memo[e.get_id()]
 
 

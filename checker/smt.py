@@ -34,6 +34,7 @@ from checker.solver import (
     Answer,
     Budget,
     Outcome,
+    assert_all,
     check,
     fresh_context,
     goal,
@@ -57,6 +58,8 @@ JOINT_RLIMIT = 50_000_000
 FEASIBLE_RLIMIT = 20_000_000  # per check that a prefix of the split BMC is taken by some run
 INT_RLIMIT = 60_000_000  # per split BMC query as integers, before bit-vectors (NOTE(bv-as-int))
 INT_SECONDS = 20.0  # and at most this long
+INT_QUICK = 10_000_000  # the first, quick, try as integers (then BV_QUICK as bit-vectors)
+BV_QUICK = 10_000_000
 MAX_DEPTH = 10_000  # unrolling bound when the caller sets none (the budget usually stops first)
 
 
@@ -401,6 +404,8 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         def P0() -> z3.BoolRef:
             return prop0 if bounded else exact0
 
+        bounds: dict[tuple[ex.Extents, int, int], z3.BoolRef | None] = {}
+
         def unreachable_cut(parts: list[slicing.Conjunct], p_k: z3.BoolRef, known: Known,
                             k: int, ref: ex.Extents | None, b: int, relaxed: bool
                             ) -> z3.BoolRef | None:
@@ -410,7 +415,10 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             pc = run.branch(b, relaxed).policy_cut
             if pc is None or ref is None:
                 return None
-            cond = reference_bound(enc, ref, *pc)
+            key = (ref, *pc)
+            if key not in bounds:
+                bounds[key] = reference_bound(enc, ref, *pc)
+            cond = bounds[key]
             if cond is None:
                 return None
             cond_k = run.split_at(known, cond, k)
@@ -444,36 +452,59 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                 ) -> tuple[Answer, z3.ModelRef | None]:
             """One query, and its model if satisfiable: as integer arithmetic first
             (NOTE(bv-as-int)), its model lifted to the bit-vector variables and checked to
-            satisfy every term; as bit-vectors where the integers are not decided."""
+            satisfy every term; as bit-vectors where the integers are not decided. Without
+            an rlimit of its own, in stages: integers and bit-vectors each with a small
+            effort (INT_QUICK, BV_QUICK: each solver settles quickly most queries the other
+            is slow on), then integers with INT_RLIMIT, then bit-vectors with the rest."""
             try:
                 lia: list[z3.BoolRef] | None = bvint.translate(terms, shared)[0]
             except bvint.Unsupported:
                 lia = None
-            if lia is not None:
-                s2 = make_solver(budget, one_shot=True, arith=True)
-                s2.add(lia)
-                # Z3's arithmetic does not always stop at its rlimit: a time cap too (its
-                # unknown only hands the query to the bit-vector solver)
-                a = check(s2, budget, rlimit=min(rlimit or INT_RLIMIT, INT_RLIMIT),
-                          seconds=INT_SECONDS)
-                tally(s2)
-                if a.outcome is Outcome.UNSAT:
-                    stats["int_unsat"] = stats.get("int_unsat", 0) + 1
-                    return a, None
-                if a.outcome is Outcome.SAT:
-                    stats["int_sat"] = stats.get("int_sat", 0) + 1
-                    ids: set[int] = set()
-                    for t in terms:
-                        ids |= slicing.variables(t, memo)
-                    mdl = shared.lift(s2.model(), ids)
-                    if not all(z3.is_true(mdl.eval(t, model_completion=True)) for t in terms):
-                        raise _internal(f"internal error checking {prop.name}: a model of the "
-                                        "query as integers is not a model of the bit-vector "
-                                        "query", "the query", {"query": [t.sexpr() for t in terms]})
+            stages: list[tuple[bool, int | None]]
+            if rlimit is not None:
+                stages = [(True, min(rlimit, INT_RLIMIT)), (False, rlimit)]
+            elif lia is not None:
+                stages = [(True, INT_QUICK), (False, BV_QUICK), (True, INT_RLIMIT), (False, None)]
+            else:
+                stages = [(False, None)]
+            for as_int, effort in stages:
+                if as_int and lia is None:
+                    continue
+                a, mdl = ask_int(terms, lia, effort or INT_RLIMIT) if as_int and lia is not None else \
+                    ask_bv(terms, effort)
+                if a.outcome is not Outcome.UNKNOWN:
                     return a, mdl
+            return a, mdl
+
+        def ask_int(terms: list[z3.BoolRef], lia: list[z3.BoolRef], effort: int
+                    ) -> tuple[Answer, z3.ModelRef | None]:
+            s2 = make_solver(budget, one_shot=True, arith=True)
+            assert_all(s2, lia)
+            # Z3's arithmetic does not always stop at its rlimit: a time cap too (its
+            # unknown only hands the query on)
+            a = check(s2, budget, rlimit=effort, seconds=INT_SECONDS)
+            tally(s2)
+            if a.outcome is Outcome.UNSAT:
+                stats["int_unsat"] = stats.get("int_unsat", 0) + 1
+                return a, None
+            if a.outcome is Outcome.SAT:
+                stats["int_sat"] = stats.get("int_sat", 0) + 1
+                ids: set[int] = set()
+                for t in terms:
+                    ids |= slicing.variables(t, memo)
+                mdl = shared.lift(s2.model(), ids)
+                if not all(z3.is_true(mdl.eval(t, model_completion=True)) for t in terms):
+                    raise _internal(f"internal error checking {prop.name}: a model of the "
+                                    "query as integers is not a model of the bit-vector "
+                                    "query", "the query", {"query": [t.sexpr() for t in terms]})
+                return a, mdl
+            return a, None
+
+        def ask_bv(terms: list[z3.BoolRef], effort: int | None
+                   ) -> tuple[Answer, z3.ModelRef | None]:
             s1 = make_solver(budget, one_shot=True)
-            s1.add(terms)
-            a = check(s1, budget, rlimit=rlimit)
+            assert_all(s1, terms)
+            a = check(s1, budget, rlimit=effort)
             tally(s1)
             return a, s1.model() if a.outcome is Outcome.SAT else None
 
