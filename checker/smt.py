@@ -357,8 +357,8 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         pages (NOTE(minimal-trace)). Over a known state the allocator policies fold to values,
         which the joint unrolling cannot do once two sequences reach different states.
 
-        NOTE(relaxed-policy): where the state before an allocation under a policy is not known
-        (a guest chose an address symbolically before it), the policy's circuit does not fold,
+        NOTE(relaxed-policy): where the free heap before an allocation under a policy is not
+        known (a guest chose an address symbolically before it), the policy's circuit does not fold,
         and that node takes the relaxed relation instead: the allocation as under placement
         `any`, within the same extent slots, and a cut wherever the policy's buddies could
         outnumber them (`encode_extent_policy.policy_over`). The relaxed relation allows every
@@ -606,11 +606,14 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             nxt: list[Node] = []
             for pre, parts, known, loose, ref in level:
                 p_k = run.split_at(known, P0(), k)
+                heap_known = known_free(known, k) is not None
                 for b in range(len(run.branches)):
                     f, after = run.forward_branch(known, k, b)
                     if z3.is_false(f):
                         continue
-                    relax = b in run.relaxed and len(after) < nstate
+                    # relaxed where the exact step did not fold to values because the free
+                    # heap it allocates from is not known (over a known heap the policy folds)
+                    relax = b in run.relaxed and len(after) < nstate and not heap_known
                     if relax:
                         stats["relaxed_steps"] = stats.get("relaxed_steps", 0) + 1
                         f, after = run.forward_branch(known, k, b, relaxed=True)
