@@ -468,10 +468,12 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             else:
                 stages = [(False, None)]
             for as_int, effort in stages:
-                if as_int and lia is None:
+                if not as_int:
+                    a, mdl = ask_bv(terms, effort)
+                elif lia is not None:
+                    a, mdl = ask_int(terms, lia, effort or INT_RLIMIT)
+                else:
                     continue
-                a, mdl = ask_int(terms, lia, effort or INT_RLIMIT) if as_int and lia is not None else \
-                    ask_bv(terms, effort)
                 if a.outcome is not Outcome.UNKNOWN:
                     return a, mdl
             return a, mdl
