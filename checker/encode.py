@@ -185,6 +185,9 @@ class Branch:
     # a cut that fires only where the allocator policy's first `slots` buddies hold fewer
     # than `n` frames: (n, slots) (NOTE(reference-heap) in encode_extent_policy.py)
     policy_cut: tuple[int, int] | None = None
+    # a cut that fires only because domain d's frames, placed anywhere, may take more runs
+    # than its extent slots: d (NOTE(localization) in localize.py)
+    slots_of: int | None = None
 
 
 @dataclass(frozen=True)

@@ -93,14 +93,16 @@ def remove_frames(v: Vals, d: int, x: Any, n: Any) -> tuple[z3.BoolRef, z3.BoolR
 
 
 
-def _cut(k: int, lab: str, guard: z3.BoolRef,
-         policy_cut: tuple[int, int] | None = None) -> list[Branch]:
+def _cut(k: int, lab: str, guard: z3.BoolRef, policy_cut: tuple[int, int] | None = None,
+         slots_of: int | None = None) -> list[Branch]:
     """The reference can fire the operation here in a shape the bound leaves out
     (NOTE(extent-bound)): record that, and nothing else. `policy_cut`: (n, slots) when the
-    cut is n frames under the policy in more buddies than `slots` (Branch.policy_cut)."""
+    cut is n frames under the policy in more buddies than `slots` (Branch.policy_cut);
+    `slots_of`: the domain whose frames take more runs than its slots (Branch.slots_of)."""
     if z3.is_false(z3.simplify(guard)):
         return []
-    return [Branch(k, lab, "cut", guard, {("cut",): z3.BoolVal(True)}, policy_cut=policy_cut)]
+    return [Branch(k, lab, "cut", guard, {("cut",): z3.BoolVal(True)}, policy_cut=policy_cut,
+                   slots_of=slots_of)]
 
 
 def _frame_pick(e: ExtentEncoding, x: Any, i: int, tag: str,
@@ -269,7 +271,7 @@ def _create(e: ExtentEncoding, k: int, op: m.Op, lab: str, i: int) -> list[Branc
             out += _cut(k, lab, z3.And(plain, over), (n, e.nx[d]))
         if e.policy is None and n > EXTENTS:
             # any n free frames: possibly more runs than EXTENTS
-            out += _cut(k, lab, z3.And(plain, z3.Not(short)))
+            out += _cut(k, lab, z3.And(plain, z3.Not(short)), slots_of=d)
         out += _failure(e, k, m.OpKind.CREATE, d, lab, z3.And(plain, short), i)
     return out
 

@@ -28,6 +28,8 @@ from checker.encode_invariant import supported as invariant_supported
 from checker.encode_page import MAX_FRAMES, MAX_MAP_VARS, PageEncoding, page_level_size
 from checker.encode_props import observed_failures, supported
 from checker.encode_unroll import Encoding, Unrolling, holds
+from checker.localize import hidden_domains
+from checker.localize import prove as prove_localized
 from checker.results import PropertyResult, Scope, Trace, Verdict
 from checker.smt_branches import BranchChecks
 from checker.solver import (
@@ -640,6 +642,27 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         stats["scenario_bound"] = longest
         return proved(longest + 1, None)
 
+    def localized(r: PropertyResult) -> PropertyResult:
+        """NOTE(localization) in localize.py: a `holds` bounded by a cut, proved over every
+        run of the scenario where the property does not read the frames of the domains whose
+        slot cuts bound it; otherwise `r` (with what was tried in its stats)."""
+        if r.verdict is not Verdict.HOLDS or not bounded or not isinstance(enc, ExtentEncoding) \
+                or longest is None or budget.expired():
+            return r
+        doms = hidden_domains(enc, run, slicing.variables(exact0, slicing.Memo()))
+        if not doms:
+            return r
+        tried: dict[str, Any] = {}
+        names = [enc.doms[d].name for d in doms]
+        if not prove_localized(enc, run, exact0, doms, longest, budget, tried):
+            r.stats.update(tried, localized=names)
+            return r
+        got = {k: v for k, v in stats.items() if k != "cut_depth"}
+        got.update(tried, localized=names, scenario_bound=longest, k=longest + 1)
+        return _result(prop, Verdict.PROVED,
+                       f"localization({','.join(names)})+k-induction(k={longest + 1})",
+                       Scope(None, True, placement), budget, got)
+
     stage1 = checks.add(enc.lemma_candidates(0, 1))
 
     def use_lemmas(ids: list[int], k: int, t0: float, spend: int | None = None) -> None:
@@ -685,7 +708,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             if joint is None:
                 continue
             if joint.verdict is not Verdict.UNDECIDED or budget.expired():
-                return joint
+                return localized(joint)
             bounded = False
             warnings.clear()
             for key in ("cut_depth", "minimal"):
@@ -695,7 +718,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             if split.verdict is Verdict.UNDECIDED and \
                     (split.scope.depth or 0) < (joint.scope.depth or 0):
                 return joint
-            return split
+            return localized(split)
     for j in range(min(LEMMA_DEPTH, bound) + 1):
         got = base_query(j)
         if got is not None:

@@ -4,10 +4,12 @@ allocator policies where no step leaves the extent bound, and an honest scope wh
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
+from checker import model as m
 from checker.resolve import load_model
 from checker.results import Verdict
 from checker.smt import verify_property
@@ -44,13 +46,26 @@ def test_real_size_violations_replay(name: str, prop: str, length: int) -> None:
 
 def test_a_cut_limits_the_scope() -> None:
     """Under placement `any` a 128 MiB create may take its frames as more runs than the
-    extent bound holds: the create is cut at depth 1, so no violation up to there is only
-    `holds` with scope depth 0, never `proved`."""
+    extent bound holds: the create is cut at depth 1, so for a property that reads those
+    frames no violation up to there is only `holds` with scope depth 0, never `proved`."""
     model = load_model(str(MODELS / "findings/heap-fragmented.m11"))
-    r = verify_property(model, model.property("ipa_eq_pa"), depth=None, timeout=120)
+    shared = m.Property("no_frame_shared", m.PropertyKind.NO_FRAME_SHARED, (), None)
+    model = dataclasses.replace(model, properties=(shared,))
+    r = verify_property(model, shared, depth=None, timeout=120)
     assert r.verdict is Verdict.HOLDS and not r.scope.exhaustive
     assert r.stats["cut_depth"] == 1 and r.scope.depth == 0
+    assert "localized" not in r.stats
     assert any("leaves out" in w for w in r.warnings)
+
+
+def test_a_cut_of_frames_the_property_does_not_read() -> None:
+    """NOTE(localization): `ipa_eq_pa` reads only domd's mapping, so past the same cut it is
+    proved over every run with domu's frames abstracted away, at real size."""
+    model = load_model(str(MODELS / "findings/heap-fragmented.m11"))
+    r = verify_property(model, model.property("ipa_eq_pa"), depth=None, timeout=120)
+    assert r.verdict is Verdict.PROVED and r.scope.exhaustive, (r.verdict, r.warnings)
+    assert r.method == "localization(domu)+k-induction(k=3)"
+    assert r.stats["localized"] == ["domu"] and "cut_depth" not in r.stats
 
 
 @pytest.mark.parametrize("name, prop, verdict, length", [
