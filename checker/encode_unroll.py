@@ -147,6 +147,9 @@ class Unrolling:
                     self._loose = loose
         # NOTE(bmc-split): T restricted to one branch, per (step, branch, relaxed)
         self._branch_trans: dict[tuple[int, int, bool], z3.BoolRef] = {}
+        # forward_branch's answers by (step, branch, relaxed, values), each with the values'
+        # terms (kept alive, so that their ids in the key are not reused)
+        self._forward_branch: dict[Any, tuple[tuple[z3.BoolRef, dict[int, Any]], Any]] = {}
         self.locals = [(k, srt) for k, srt in enc.table.keys_at(0)
                        if k not in enc._sortof]
         self._trans: list[z3.BoolRef] = [self.template]
@@ -250,7 +253,19 @@ class Unrolling:
         """T(s_i, s_i+1) restricted to branch b firing at step i, given the state-i values
         `known` (NOTE(bmc-split)): the formula (with every value it fixes asserted) and the
         values known at state i + 1. The formula is false when the branch cannot fire.
-        `relaxed`: the relaxed relation (NOTE(relaxed-policy))."""
+        `relaxed`: the relaxed relation (NOTE(relaxed-policy)). Memoised on the values: the
+        split BMC reaches the same known values along different sequences."""
+        key = (i, b, relaxed, frozenset((v, x.get_id()) for v, (_var, x) in known.items()))
+        got = self._forward_branch.get(key)
+        if got is None:
+            got = self._forward_branch[key] = (self._forward_branch_of(known, i, b, relaxed),
+                                               list(known.values()))
+        f, after = got[0]
+        return f, dict(after)
+
+    def _forward_branch_of(self, known: dict[int, tuple[z3.ExprRef, z3.ExprRef]], i: int,
+                           b: int, relaxed: bool
+                           ) -> tuple[z3.BoolRef, dict[int, tuple[z3.ExprRef, z3.ExprRef]]]:
         pairs = list(known.values())
         pairs += [(self.ind(i, c), z3.BoolVal(c == b)) for c in range(len(self.branches))]
         f = z3.simplify(Subst(pairs)(self.branch_transition(i, b, relaxed)))

@@ -27,10 +27,6 @@ class Conjunct:
     uses: frozenset[int]  # ids of every variable in the term
 
 
-def _var(x: z3.ExprRef) -> bool:
-    return bool(z3.is_const(x) and x.decl().kind() == z3.Z3_OP_UNINTERPRETED)
-
-
 class Memo(dict[int, frozenset[int]]):
     """The variables of each term, by term id. It holds every term it was asked about (and so
     every subterm of one), so that Z3 does not free a term and give its id to another while
@@ -82,18 +78,36 @@ def variables(e: z3.ExprRef, memo: Memo) -> frozenset[int]:
 
 
 def conjuncts(f: z3.BoolRef, memo: Memo) -> list[Conjunct]:
-    """f split at its top-level conjunctions."""
+    """f split at its top-level conjunctions (read through the C API, NOTE(fast-terms) in
+    encode.py: a step's relation has hundreds of conjuncts, one per value it fixes)."""
+    ctx = f.ctx
+    ref = ctx.ref()
+    get_arg, app_decl, decl_kind = _core.Z3_get_app_arg, _core.Z3_get_app_decl, \
+        _core.Z3_get_decl_kind
     out: list[Conjunct] = []
-    stack = [f]
+    stack = [f.as_ast()]
     while stack:
-        g = stack.pop()
-        if z3.is_and(g):
-            stack.extend(reversed(g.children()))
+        a = stack.pop()
+        if _core.Z3_get_ast_kind(ref, a) != z3.Z3_APP_AST:
+            g = z3.BoolRef(a, ctx)
+            out.append(Conjunct(g, frozenset(), variables(g, memo)))
             continue
-        if z3.is_true(g):
+        kind = decl_kind(ref, app_decl(ref, a))
+        n = _core.Z3_get_app_num_args(ref, a)
+        if kind == z3.Z3_OP_AND:
+            stack.extend(get_arg(ref, a, j) for j in reversed(range(n)))
             continue
-        defines = frozenset(a.get_id() for a in g.children() if _var(a)) \
-            if z3.is_eq(g) else frozenset()
+        if kind == z3.Z3_OP_TRUE:
+            continue
+        defines: frozenset[int] = frozenset()
+        if kind == z3.Z3_OP_EQ:
+            kids = [get_arg(ref, a, j) for j in range(n)]
+            defines = frozenset(
+                _core.Z3_get_ast_id(ref, c) for c in kids
+                if _core.Z3_get_ast_kind(ref, c) == z3.Z3_APP_AST
+                and _core.Z3_get_app_num_args(ref, c) == 0
+                and decl_kind(ref, app_decl(ref, c)) == z3.Z3_OP_UNINTERPRETED)
+        g = z3.BoolRef(a, ctx)
         out.append(Conjunct(g, defines, variables(g, memo)))
     return out
 

@@ -54,8 +54,8 @@ EXTENT_WARNING = (
     "violation is not a proof")
 DEFAULT_TIMEOUT = 300.0  # seconds per property when the caller sets none
 SCENARIO_BMC = 8  # at real size, BMC alone over scenarios of at most this many steps
-# per query of the joint BMC over a short scenario before the split one takes over: above the
-# whole effort of any shipped property the joint query decides (44 M, domd-static)
+# the whole effort of the joint BMC over a short scenario (all its depths) before the split one
+# takes over: above that of any shipped property the joint query decides (44 M, domd-static)
 JOINT_RLIMIT = 50_000_000
 FEASIBLE_RLIMIT = 20_000_000  # per check that a prefix of the split BMC is taken by some run
 INT_RLIMIT = 60_000_000  # per split BMC query as integers, before bit-vectors (NOTE(bv-as-int))
@@ -345,7 +345,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         return _result(prop, Verdict.PROVED, f"k-induction(k={k})",
                        Scope(None, True, placement), budget, stats)
 
-    def split_bmc(longest: int) -> PropertyResult:
+    def split_bmc(longest: int, refuted: int) -> PropertyResult:
         """NOTE(bmc-split): BMC over a loop-free scenario one operation sequence at a time.
         Each node of the tree of sequences (a prefix, one branch per step) has its own
         forward-propagated transition (`Unrolling.forward_branch`), and each query is a fresh
@@ -357,7 +357,9 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         answers is the joint answer, a violation found at depth k is a shortest one, and the
         prefixes after the first violating one are asked only for a trace that moves fewer
         pages (NOTE(minimal-trace)). Over a known state the allocator policies fold to values,
-        which the joint unrolling cannot do once two sequences reach different states.
+        which the joint unrolling cannot do once two sequences reach different states. Depths
+        below `refuted`, where the joint query already found no violation, are not asked
+        again (their levels are still built).
 
         NOTE(relaxed-policy): where the free heap before an allocation under a policy is not
         known (a guest chose an address symbolically before it), the policy's circuit does not fold,
@@ -396,10 +398,12 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         start = slicing.conjuncts(enc.init(0), memo)
         # (branches, the relation along them as conjuncts, with P at every state but the
         # last, the values known at the last state, whether a step took the relaxed relation,
-        # the free heap of the last state along them whose extents are all known)
-        Node = tuple[tuple[int, ...], list[slicing.Conjunct], Known, bool, ex.Extents | None]
+        # the free heap of the last state along them whose extents are all known, whether
+        # that is the last state's)
+        Node = tuple[tuple[int, ...], list[slicing.Conjunct], Known, bool, ex.Extents | None,
+                     bool]
         root_free = known_free(root, 0)
-        level: list[Node] = [((), start, root, False, root_free)]
+        level: list[Node] = [((), start, root, False, root_free, root_free is not None)]
         Path = tuple[list[slicing.Conjunct], Known, ex.Extents | None]
         exact_paths: dict[tuple[int, ...], Path] = {(): (start, root, root_free)}
 
@@ -565,7 +569,8 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             stats["k_reached"] = k
             gave_up = ""
             best: tuple[int, list[z3.BoolRef]] | None = None  # (pages moved, query)
-            for pre, parts, known, loose, _ref in level:
+            # the joint query showed no violation at depths below `refuted`
+            for pre, parts, known, loose, _ref, _now in level if k >= refuted else []:
                 while True:
                     extra = [] if best is None else [run.moved(k) < best[0]]
                     a, mdl, q = ask_goal(parts, violation(known, k) + extra)
@@ -608,9 +613,8 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             if k == longest:
                 break
             nxt: list[Node] = []
-            for pre, parts, known, loose, ref in level:
+            for pre, parts, known, loose, ref, heap_known in level:
                 p_k = run.split_at(known, P0(), k)
-                heap_known = known_free(known, k) is not None
                 for b in range(len(run.branches)):
                     f, after = run.forward_branch(known, k, b)
                     if z3.is_false(f):
@@ -637,7 +641,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                         continue
                     now = known_free(after, k + 1)
                     nxt.append((pre + (b,), child, after, loose or relax,
-                                ref if now is None else now))
+                                ref if now is None else now, now is not None))
             level = nxt
         stats["scenario_bound"] = longest
         return proved(longest + 1, None)
@@ -703,18 +707,21 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         # arbitrary state as the step case does. One query over all operation sequences
         # first; where the solver gives up on it, the same BMC split by sequence
         # (NOTE(bmc-split)), which keeps the deeper of the two scopes when it gives up too.
+        spent = budget.rlimit_used
         for j in range(longest + 1):
-            joint = base_query(j, JOINT_RLIMIT)
+            joint = base_query(j, max(1, JOINT_RLIMIT - (budget.rlimit_used - spent)))
             if joint is None:
                 continue
             if joint.verdict is not Verdict.UNDECIDED or budget.expired():
                 return localized(joint)
+            # every depth below j (below the first cut, if one was met) has no violation
+            refuted = stats["cut_depth"] if bounded else j
             bounded = False
             warnings.clear()
             for key in ("cut_depth", "minimal"):
                 stats.pop(key, None)
             stats["joint_gave_up_at"] = j
-            split = split_bmc(longest)
+            split = split_bmc(longest, refuted)
             if split.verdict is Verdict.UNDECIDED and \
                     (split.scope.depth or 0) < (joint.scope.depth or 0):
                 return joint

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from gen_models import example
 
 from checker import smt
@@ -79,12 +80,9 @@ def test_engines_agree_on_fixed_seeds() -> None:
         assert compare(example(s)) == [], f"seed {s}"
 
 
-def test_split_bmc_with_relaxed_policy_agrees(monkeypatch: Any) -> None:
-    """NOTE(relaxed-policy), NOTE(reference-heap): a 1:1 domain that balloons out at any IPA
-    before an ordinary domain is created under top-down, searched one operation sequence at a
-    time (the joint query given no effort), so that creates over a symbolic heap take the
-    relaxed relation and its cuts are dropped against a known heap: the verdicts and shortest
-    lengths are the explicit engine's."""
+def _relaxed_model(frames: int) -> Model:
+    """A 1:1 domain that balloons out at any IPA, and an ordinary domain created under
+    top-down, in one bank of `frames` frames."""
     from modelkit import PAGE, domain, model, prop, ram
 
     from checker.model import Choose, DirectMap, Op, OpKind, PropertyKind, RambaseMode
@@ -94,23 +92,41 @@ def test_split_bmc_with_relaxed_policy_agrees(monkeypatch: Any) -> None:
     ops = (Op(OpKind.CREATE, 0), Op(OpKind.CREATE, 1), Op(OpKind.BALLOON_OUT, 0, pages=1),
            Op(OpKind.BALLOON_IN, 0, pages=1), Op(OpKind.DESTROY, 1))
     props = [prop(PropertyKind.NO_FRAME_SHARED), prop(PropertyKind.IPA_EQ_PA),
-             prop(PropertyKind.CREATE_SUCCEEDS, "u_boots", (1,))]
-    mdl = model(doms, [Choose(ops, 3)], props, ram=[ram("r", 0x8000_0000, 40 * PAGE)],
-                max_order=4, placement=Placement.TOP_DOWN)
+             prop(PropertyKind.CREATE_SUCCEEDS, "u_boots", (1,)),
+             prop(PropertyKind.CREATE_SUCCEEDS, "d_boots", (0,))]
+    return model(doms, [Choose(ops, 3)], props, ram=[ram("r", 0x8000_0000, frames * PAGE)],
+                 max_order=4, placement=Placement.TOP_DOWN)
+
+
+@pytest.mark.parametrize("frames, joint, gave_up_at, violations, drops", [
+    (40, 1, 0, 0, True), (16, 100_000, 2, 2, False)])
+def test_split_bmc_with_relaxed_policy_agrees(monkeypatch: Any, frames: int, joint: int,
+                                              gave_up_at: int, violations: int,
+                                              drops: bool) -> None:
+    """NOTE(relaxed-policy), NOTE(reference-heap): searched one operation sequence at a time
+    (the joint query given little effort), creates over a symbolic heap take the relaxed
+    relation and its cuts are dropped against a known heap: the verdicts and shortest lengths
+    are the explicit engine's. With 40 frames the joint query gives up at once; with 16 it
+    first shows depths 0 and 1 free of violations, which the split search then skips, and
+    `d_boots` and `u_boots` fail at depth 2 (the two domains do not fit together); there
+    no relaxed cut meets a known heap."""
+    mdl = _relaxed_model(frames)
     truth = _explicit(mdl)
     assert truth is not None
-    monkeypatch.setattr(smt, "JOINT_RLIMIT", 1)
+    monkeypatch.setattr(smt, "JOINT_RLIMIT", joint)
     monkeypatch.setattr(smt, "encoding_for", lambda _model: "extent")
-    dropped = 0
+    dropped = violated = relaxed = 0
     for p in mdl.properties:
         got = smt.verify_property(mdl, p, depth=None, timeout=60.0)
         want = truth[p.name]
-        assert got.stats.get("joint_gave_up_at") == 0
-        assert got.stats.get("relaxed_steps", 0) > 0
+        assert got.stats.get("joint_gave_up_at") == gave_up_at, p.name
+        relaxed += got.stats.get("relaxed_steps", 0)
         dropped += got.stats.get("reference_cuts", 0)
         if want.verdict is Verdict.VIOLATED:
+            violated += 1
             assert got.verdict is Verdict.VIOLATED, (p.name, got.verdict, got.warnings)
             assert got.trace_length == want.trace_length, p.name
         else:
             assert got.verdict is Verdict.PROVED, (p.name, got.verdict, got.warnings)
-    assert dropped > 0
+    assert relaxed > 0 and (dropped > 0) == drops
+    assert violated == violations
