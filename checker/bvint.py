@@ -20,8 +20,10 @@ term outside this fragment (a product of two variables, signed comparisons, ...)
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import z3
+from z3 import z3core as _core
 
 
 class Unsupported(Exception):
@@ -48,22 +50,35 @@ class Translation:
         self._memo: dict[int, tuple[z3.ExprRef, z3.ExprRef]] = {}
         self.bvs: dict[int, tuple[z3.BitVecRef, z3.ArithRef]] = {}  # id -> (bit-vector, int)
         self.others: dict[int, z3.ExprRef] = {}  # Boolean and integer variables, as they are
-        self.bounds: list[z3.BoolRef] = []
+        self.bounds: dict[int, z3.BoolRef] = {}  # bit-vector variable id -> its range
 
     def __call__(self, f: z3.ExprRef) -> z3.ExprRef:
-        # iterative post-order: the encoding's terms are deep DAGs
-        stack: list[tuple[z3.ExprRef, bool]] = [(f, False)]
         memo = self._memo
+        got = memo.get(f.get_id())
+        if got is not None:
+            return got[1]
+        # iterative post-order (the encoding's terms are deep DAGs), read through the C API
+        # (NOTE(fast-terms) in encode.py); a term gets a Python wrapper only when translated
+        ctx = f.ctx
+        ref = ctx.ref()
+        ast_id, num_args, arg = _core.Z3_get_ast_id, _core.Z3_get_app_num_args, \
+            _core.Z3_get_app_arg
+        stack: list[tuple[Any, list[Any] | None]] = [(f.as_ast(), None)]
         while stack:
-            x, ready = stack.pop()
-            if x.get_id() in memo:
+            a, kids = stack.pop()
+            aid = ast_id(ref, a)
+            if aid in memo:
                 continue
-            kids = x.children() if z3.is_app(x) and not _uninterpreted(x) else []
-            if not ready and kids:
-                stack.append((x, True))
-                stack.extend((c, False) for c in kids if c.get_id() not in memo)
-                continue
-            memo[x.get_id()] = (x, self._node(x, [memo[c.get_id()][1] for c in kids]))
+            if kids is None:
+                n = num_args(ref, a) if _core.Z3_get_ast_kind(ref, a) == z3.Z3_APP_AST else 0
+                kids = [arg(ref, a, j) for j in range(n)]
+                todo = [c for c in kids if ast_id(ref, c) not in memo]
+                if todo:
+                    stack.append((a, kids))
+                    stack.extend((c, None) for c in todo)
+                    continue
+            x = z3.z3._to_expr_ref(a, ctx)
+            memo[aid] = (x, self._node(x, [memo[ast_id(ref, c)][1] for c in kids]))
         return memo[f.get_id()][1]
 
     def _node(self, x: z3.ExprRef, ch: list[z3.ExprRef]) -> z3.ExprRef:
@@ -98,7 +113,7 @@ class Translation:
         if _uninterpreted(x):
             v = z3.Int(f"{x.decl().name()}!int")
             self.bvs[x.get_id()] = (x, v)
-            self.bounds.append(z3.And(v >= 0, v < M))
+            self.bounds[x.get_id()] = z3.And(v >= 0, v < M)
             return v
         k = x.decl().kind()
         kids = x.children()
@@ -190,11 +205,15 @@ def _rebuild(x: z3.ExprRef, ch: Sequence[z3.ExprRef]) -> z3.ExprRef:
     return z3.z3._to_expr_ref(raw, ctx)
 
 
-def translate(terms: Sequence[z3.BoolRef], tr: Translation | None = None
-              ) -> tuple[list[z3.BoolRef], Translation]:
+def translate(terms: Sequence[z3.BoolRef], tr: Translation | None = None,
+              variables: Iterable[int] | None = None) -> tuple[list[z3.BoolRef], Translation]:
     """The QF_LIA formula equisatisfiable with the conjunction of `terms`, and the translation
     (to read its models back); raises `Unsupported`. A `tr` shared between queries keeps the
-    terms translated so far (the bounds of variables another query named are harmless)."""
+    terms translated so far; `variables` (the ids of the terms' variables, where the caller
+    knows them) limits the range constraints to those, not every variable translated so far
+    (harmless, but a split search's queries would each carry thousands)."""
     tr = Translation() if tr is None else tr
     out = [tr(t) for t in terms]
-    return out + tr.bounds, tr
+    if variables is None:
+        return out + list(tr.bounds.values()), tr
+    return out + [tr.bounds[j] for j in variables if j in tr.bounds], tr

@@ -118,3 +118,19 @@ def test_products_of_variables_are_left_to_the_bit_vector_solver() -> None:
         bvint.translate([x & y == 3])
     with pytest.raises(bvint.Unsupported):
         bvint.translate([z3.ULE(x, y), z3.BitVecVal(1, W) & x == 1, x & 0b10110 == 0])
+
+
+def test_a_shared_translation_bounds_only_the_query_variables() -> None:
+    """With `variables`, a query carries the ranges of its own variables only, not those of
+    every query translated before it with the same `Translation`; still equisatisfiable."""
+    x, y, z = z3.BitVecs("x y z", W)
+    tr = bvint.Translation()
+    bvint.translate([x + y == 3], tr)
+    q = [z + 1 == 0]  # z = 2^W - 1: needs its range to wrap
+    lia, _ = bvint.translate(q, tr, [z.get_id()])
+    assert len(lia) == 2  # the term and z's range
+    s = z3.Solver()
+    s.add(lia)
+    assert s.check() == z3.sat
+    mdl = tr.lift(s.model(), [z.get_id()])
+    assert mdl.eval(z).as_long() == (1 << W) - 1
