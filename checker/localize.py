@@ -109,14 +109,15 @@ def hidden_variables(enc: ExtentEncoding, run: Unrolling, doms: list[int], steps
                      ) -> set[int]:
     """Ids of the hidden domains' extent variables at states 0..steps and of the choices
     their branches write into them at steps 0..steps-1."""
-    state0 = {enc.var(key, j).get_id() for key, _s in run.state for j in (0, 1)}
-    choices: list[z3.ExprRef] = []
+    memo = slicing.Memo()
+    written: set[int] = set()
     for br in run.branches:
         for key, val in br.writes.items():
             if key[0] in ("os", "ol") and key[1] in doms:
-                for v in _consts(val):
-                    if v.get_id() not in state0:
-                        choices.append(v)
+                written |= slicing.variables(val, memo)
+    t = enc.table
+    choices = [c for c in (t.get(key, 0, srt) for key, srt in run.locals)
+               if c.get_id() in written]
     out: set[int] = set()
     for d in doms:
         for x in range(enc.nx[d]):
@@ -124,22 +125,6 @@ def hidden_variables(enc: ExtentEncoding, run: Unrolling, doms: list[int], steps
                 out.update(v.get_id() for v in enc.ext(d, x, i))
     for i in range(steps):
         out.update(run.at_step(c, i).get_id() for c in choices)
-    return out
-
-
-def _consts(e: z3.ExprRef) -> list[z3.ExprRef]:
-    out: list[z3.ExprRef] = []
-    seen: set[int] = set()
-    stack = [e]
-    while stack:
-        t = stack.pop()
-        if t.get_id() in seen:
-            continue
-        seen.add(t.get_id())
-        if z3.is_const(t) and t.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-            out.append(t)
-        else:
-            stack.extend(t.children())
     return out
 
 
