@@ -12,7 +12,8 @@ aligned blocks, never above `max_order`) are found without enumerating frames:
   first aligned block of order p at or after a) or on the right (the last one ending at or
   before b): at most two per order and interval;
 - blocks of order max_order are all buddies; the policy prefers the highest (top-down) or the
-  lowest (bottom-up) of an interval, which is again the last or the first one.
+  lowest (bottom-up) of an interval, which is again the last or the first one, and a chain of
+  several buddies (`policy_frames`) the last or first few (NOTE(max-order-copies)).
 So the candidates are two per (interval start, order) and exactly the buddies (of order at
 least the request) the policy ranks. The policy's key (placement.buddy_block) is (zone, order,
 address), zone = bit length of the start; top-down takes the highest zone, then the smallest
@@ -63,14 +64,25 @@ def _starts_ends(e: ExtentEncoding, i: int, skip: int | None) -> list[tuple[Any,
     return out
 
 
+def _copies(e: ExtentEncoding, slots: int) -> int:
+    """NOTE(max-order-copies): how many blocks of order max_order one maximal free interval
+    contributes to a chain of `slots` buddies: every one of them is a buddy, and the policy
+    takes them from the top (top-down) or the bottom (bottom-up) of the interval, so the
+    chain needs the last (first) `copies` of them as candidates. An interval lies in one
+    heap extent, so no more than that extent holds, and never more than the slots."""
+    M = e.model.hypervisor.max_order
+    return max(1, min(slots, max((c >> M for _lo, c in e.heap), default=1)))
+
+
 def _candidates(e: ExtentEncoding, order: int, top_down: bool, i: int,
-                skip: int | None) -> list[tuple[z3.BoolRef, Any, int]]:
-    """(valid, start, order) of the buddies of order >= `order` the policy ranks."""
-    return [(v, t, p) for v, t, p, _same in _picks(e, order, top_down, i, skip)]
+                skip: int | None, copies: int = 1) -> list[tuple[z3.BoolRef, Any, int]]:
+    """(valid, start, order) of the buddies of order >= `order` the policy ranks; `copies`
+    blocks of order max_order per interval (NOTE(max-order-copies))."""
+    return [(v, t, p) for v, t, p, _same in _picks(e, order, top_down, i, skip, copies)]
 
 
 def _picks(e: ExtentEncoding, order: int, top_down: bool, i: int,
-           skip: int | None) -> list[tuple[z3.BoolRef, Any, int, Any]]:
+           skip: int | None, copies: int = 1) -> list[tuple[z3.BoolRef, Any, int, Any]]:
     """`_candidates` with, for the last block of an (interval, order), the first one, which it
     may equal (None for every other candidate): the one place the candidates are built."""
     M = e.model.hypervisor.max_order
@@ -82,8 +94,9 @@ def _picks(e: ExtentEncoding, order: int, top_down: bool, i: int,
             mask = e.bv(~((1 << p) - 1) & ((1 << e.W) - 1))
             first = (a + (size - 1)) & mask
             last = (b & mask) - size
-            if p == M:
-                picks = [(last if top_down else first, None)]
+            if p == M:  # the `copies` highest (lowest) blocks, distinct by construction
+                picks = [(last - e.bv(j << p) if top_down else first + e.bv(j << p), None)
+                         for j in range(copies)]
             else:
                 picks = [(first, None), (last, first)]
             for t, same in picks:
@@ -196,19 +209,23 @@ def policy_frames(e: ExtentEncoding, n: int, top_down: bool, i: int, slots: int,
     frames handed out, one slot per buddy, unused slots (0, 0)); `over` they hold fewer than
     n frames although the heap has n free (the request needs more extents than the bound).
     """
-    cands = _candidates(e, 0, top_down, i, skip)
+    cands = _candidates(e, 0, top_down, i, skip, _copies(e, slots))
     N = e.bv(n)
     zero = e.bv(0)
     one_zone = _one_zone(e)
     prev: tuple[Any, Any] | None = None
     acc = zero
     exts: list[tuple[Any, Any]] = []
+    alive: z3.BoolRef = z3.BoolVal(True)  # every slot so far had a buddy left
     for _j in range(slots):
         if one_zone:
             has, bt, bp = _best_one_zone(e, cands, top_down, prev)
         else:
             has, bt, bp = _best(e, cands, top_down, prev)
-        used = z3.And(has, z3.ULT(acc, N))
+        # a slot with no buddy left ends the chain: ranked after it (its start and order
+        # are placeholders) the buddies would start again from the best one
+        alive = and_(alive, has)
+        used = z3.And(alive, z3.ULT(acc, N))
         size = e.bv(1) << bp
         part = z3.If(z3.ULT(N - acc, size), N - acc, size)
         start = bt + size - part if top_down else bt
@@ -259,16 +276,19 @@ def policy_over(e: ExtentEncoding, n: int, top_down: bool, i: int, slots: int,
     ranking the buddies: where every heap frame has the same zone the order is by size, so
     those buddies are the `slots` smallest, and their total follows from how many buddies the
     heap has of each order. The counts come from the candidates of NOTE(extent-buddies), one
-    per (interval start, order, side), a last candidate equal to the first counted once, so no
+    per (interval start, order, side) below max_order and NOTE(max-order-copies) of
+    max_order, a last candidate equal to the first counted once, so no
     buddy is missed and none of order below max_order is counted twice (a repeat would only
     make the cut reachable more often). Over several zones, `policy_frames`' own `over`."""
     M = e.model.hypervisor.max_order
     if not _one_zone(e):
         return policy_frames(e, n, top_down, i, slots, skip)[1]
-    cw = max(slots.bit_length(), 1) + 1 + (2 * (M + 1) * (e.nd * max(e.nx) + len(e.heap))).bit_length()
+    copies = _copies(e, slots)
+    cw = max(slots.bit_length(), 1) + 1 + \
+        ((2 * (M + 1) + copies) * (e.nd * max(e.nx) + len(e.heap))).bit_length()
     counts = [z3.BitVecVal(0, cw) for _ in range(M + 1)]
     one, zero = z3.BitVecVal(1, cw), z3.BitVecVal(0, cw)
-    for valid, t, p, same in _picks(e, 0, top_down, i, skip):
+    for valid, t, p, same in _picks(e, 0, top_down, i, skip, copies):
         if same is not None:
             valid = z3.And(*valid.children(), t != same)  # as And(a_free, fits, t != same)
         counts[p] = counts[p] + z3.If(valid, one, zero)

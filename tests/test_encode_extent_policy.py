@@ -30,21 +30,23 @@ def test_zone_lt_is_bit_length_order() -> None:
         assert z3.is_true(got) == (x.bit_length() < y.bit_length()), (x, y)
 
 
-def _random_case(rng: random.Random) -> tuple[ExtentEncoding, list[list[tuple[int, int]]],
-                                               ex.Extents]:
+def _random_case(rng: random.Random, small: bool = False
+                 ) -> tuple[ExtentEncoding, list[list[tuple[int, int]]], ex.Extents]:
     """A heap of one or two banks (frames somewhere in 0..4095), up to 3 domains owning up
-    to EXTENTS disjoint extents each, and the free heap that leaves."""
+    to EXTENTS disjoint extents each, and the free heap that leaves. `small`: banks of at
+    most 80 frames, so that few buddies are free, some of them several blocks of max_order
+    in one interval."""
     banks = []
     lo = rng.randrange(0, 1024)
     for _ in range(rng.choice((1, 2))):
-        size = rng.randrange(8, 900)
+        size = rng.randrange(8, 80 if small else 900)
         banks.append((lo, size))
         lo += size + rng.randrange(1, 300)
     placement = rng.choice((Placement.TOP_DOWN, Placement.BOTTOM_UP))
     doms = [domain(j, f"d{j}", 64 * PAGE) for j in range(3)]
     mdl = model(doms, [Step(Op(OpKind.CREATE, 0))], [],
                 ram=[ram(f"b{j}", s * PAGE, c * PAGE) for j, (s, c) in enumerate(banks)],
-                max_order=rng.randrange(2, 9), placement=placement)
+                max_order=rng.randrange(2, 5 if small else 9), placement=placement)
     enc = ExtentEncoding(mdl, set())
     free = ex.normalize(enc.heap)
     owned: list[list[tuple[int, int]]] = []
@@ -99,7 +101,7 @@ def test_policy_block_is_the_reference_buddy_block(seed: int) -> None:
         assert solver.check() == z3.unsat, "the policy's block is not unique"
 
 
-def _sized_case(seed: int, slot_choices: tuple[int, ...], beyond: bool
+def _sized_case(seed: int, slot_choices: tuple[int, ...], beyond: bool, small: bool = False
                 ) -> tuple[ExtentEncoding, list[list[tuple[int, int]]], ex.Extents, bool, int,
                            int, list[int]]:
     """A random heap (`_random_case`: encoding, owned and free frames), its policy's
@@ -107,7 +109,7 @@ def _sized_case(seed: int, slot_choices: tuple[int, ...], beyond: bool
     drawn from `slot_choices`, and the request sizes to try: 1, 2, one at random, every free
     frame and, if `beyond`, one more."""
     rng = random.Random(seed)
-    enc, owned, free = _random_case(rng)
+    enc, owned, free = _random_case(rng, small)
     top_down = enc.model.hypervisor.placement is Placement.TOP_DOWN
     total = ex.count(free)
     slots = rng.choice(slot_choices)
@@ -116,9 +118,14 @@ def _sized_case(seed: int, slot_choices: tuple[int, ...], beyond: bool
     return enc, owned, free, top_down, M, slots, sorted(sizes - {0})
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_policy_frames_are_the_reference_buddy_frames(seed: int) -> None:
-    enc, owned, free, top_down, M, slots, sizes = _sized_case(1000 + seed, (2, 4, 6), beyond=True)
+@pytest.mark.parametrize("seed, small", [(s, False) for s in range(30)] +
+                         [(s, True) for s in range(30)])
+def test_policy_frames_are_the_reference_buddy_frames(seed: int, small: bool) -> None:
+    """Small heaps reach the end of the buddies within the slots (a slot with none left ends
+    the chain) and hold several blocks of max_order in one interval
+    (NOTE(max-order-copies))."""
+    enc, owned, free, top_down, M, slots, sizes = _sized_case(
+        1000 + seed, (6, 8) if small else (2, 4, 6), beyond=True, small=small)
     for n in sizes:
         solver = _owning(enc, owned)
         fits, over, exts = policy_frames(enc, n, top_down, 0, slots)
