@@ -32,6 +32,7 @@ from checker.localize import hidden_domains
 from checker.localize import prove as prove_localized
 from checker.results import PropertyResult, Scope, Trace, Verdict
 from checker.smt_branches import BranchChecks
+from checker.smt_lowest import lowest_path
 from checker.solver import (
     Answer,
     Budget,
@@ -368,8 +369,12 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
         outnumber them (`encode_extent_policy.policy_over`). The relaxed relation allows every
         step the exact one does, so an unsatisfiable query over a relaxed node shows there is no
         violation (and no cut) down that prefix; a satisfiable one is only a candidate, and
-        counts once the exact relation along the same prefix (`_confirm`) is satisfiable too:
-        then the trace is read and minimised from the exact relation. An exact query the
+        counts once the exact relation along the same prefix (`confirm`) is satisfiable too:
+        then the trace is read and minimised from the exact relation. A relaxed query is
+        first asked only with the quick stages; where they leave it open or give a
+        candidate, the exact lowest run along the prefix is asked before anything else
+        (NOTE(lowest-path) in smt_lowest.py): a model of it is an exact violation, the lowest
+        along the prefix. An exact query the
         budget cannot decide leaves the verdict undecided, as in the joint BMC. A relaxed cut
         of the policy (`Branch.policy_cut`) is first asked against the free heap of the last
         state along the prefix that is known (NOTE(reference-heap)): where every state the
@@ -454,14 +459,15 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
 
         shared = bvint.Translation()
 
-        def ask(terms: list[z3.BoolRef], rlimit: int | None = None
+        def ask(terms: list[z3.BoolRef], rlimit: int | None = None, part: str = "all"
                 ) -> tuple[Answer, z3.ModelRef | None]:
             """One query, and its model if satisfiable: as integer arithmetic first
             (NOTE(bv-as-int)), its model lifted to the bit-vector variables and checked to
             satisfy every term; as bit-vectors where the integers are not decided. Without
             an rlimit of its own, in stages: integers and bit-vectors each with a small
             effort (INT_QUICK, BV_QUICK: each solver settles quickly most queries the other
-            is slow on), then integers with INT_RLIMIT, then bit-vectors with the rest."""
+            is slow on), then integers with INT_RLIMIT, then bit-vectors with the rest. `part`
+            "quick" asks only the stages with a small effort, "slow" only the others."""
             ids: set[int] = set()
             for t in terms:
                 ids |= slicing.variables(t, memo)
@@ -474,8 +480,9 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                 stages = [(True, min(rlimit, INT_RLIMIT)), (False, rlimit)]
             elif lia is not None:
                 stages = [(True, INT_QUICK), (False, BV_QUICK), (True, INT_RLIMIT), (False, None)]
+                stages = {"quick": stages[:2], "slow": stages[2:]}.get(part, stages)
             else:
-                stages = [(False, None)]
+                stages = [(False, BV_QUICK)] if part == "quick" else [(False, None)]
             for as_int, effort in stages:
                 if not as_int:
                     a, mdl = ask_bv(terms, effort)
@@ -516,7 +523,8 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             tally(s1)
             return a, s1.model() if a.outcome is Outcome.SAT else None
 
-        def ask_goal(parts: list[slicing.Conjunct], goal_terms: list[z3.BoolRef]
+        def ask_goal(parts: list[slicing.Conjunct], goal_terms: list[z3.BoolRef],
+                     part: str = "all"
                      ) -> tuple[Answer, z3.ModelRef | None, list[z3.BoolRef]]:
             """Whether the relation `parts` and the goal can hold together: first over the
             goal's cone of influence (NOTE(cone-of-influence)), where unsatisfiable is the
@@ -525,11 +533,11 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             whole = [c.term for c in parts] + [c.term for c in goal_parts]
             sliced = slicing.cone(parts, goal_parts)
             if len(sliced) < len(whole):
-                a, mdl = ask(sliced)
+                a, mdl = ask(sliced, part=part)
                 if a.outcome is Outcome.UNSAT:
                     stats["sliced_unsat"] = stats.get("sliced_unsat", 0) + 1
                     return a, mdl, whole
-            a, mdl = ask(whole)
+            a, mdl = ask(whole, part=part)
             return a, mdl, whole
 
         def violation(known: Known, k: int) -> list[z3.BoolRef]:
@@ -542,10 +550,11 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             return out
 
         def confirm(pre: tuple[int, ...], k: int, extra: list[z3.BoolRef], hint: z3.ModelRef
-                    ) -> tuple[Answer, z3.ModelRef | None, list[z3.BoolRef]]:
+                    ) -> tuple[Answer, z3.ModelRef | None, list[z3.BoolRef], bool]:
             """The exact query along `pre` at depth k: first with the choices of the steps
             that did not take the relaxed relation fixed as in the candidate `hint` (a model
-            of the relaxed query), then without."""
+            of the relaxed query), then without. The flag: whether the choices were fixed (a
+            trace minimised from that query is the lowest only among those choices)."""
             parts, kn, _ref = exact_path(pre)
             goal_terms = violation(kn, k) + extra
             fix: list[z3.BoolRef] = []
@@ -562,22 +571,47 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
             if fix:
                 a, mdl, q = ask_goal(parts, goal_terms + fix)
                 if a.outcome is not Outcome.UNSAT:
-                    return a, mdl, q
-            return ask_goal(parts, goal_terms)
+                    return a, mdl, q, True
+            return (*ask_goal(parts, goal_terms), False)
+
+        def lowest_goal(pre: tuple[int, ...], k: int, extra: list[z3.BoolRef]
+                        ) -> tuple[Answer, z3.ModelRef | None, list[z3.BoolRef]]:
+            """The goal at depth k over the exact relation along `pre`, each step's address
+            choices at their lowest (NOTE(lowest-path) in smt_lowest.py): satisfiable only
+            with an exact violation, the lowest along `pre`."""
+            got = lowest_path(run, budget, root, pre, P0(), violation, FEASIBLE_RLIMIT)
+            if got is None:
+                return Answer(Outcome.UNKNOWN, "no lowest run"), None, []
+            terms, kn = got
+            q = [c.term for c in start] + terms + violation(kn, k) + extra
+            a, mdl = ask(q, rlimit=FEASIBLE_RLIMIT)
+            if a.outcome is Outcome.SAT:
+                stats["lowest_paths"] = stats.get("lowest_paths", 0) + 1
+            return a, mdl, q
 
         for k in range(longest + 1):
             stats["k_reached"] = k
             gave_up = ""
-            best: tuple[int, list[z3.BoolRef]] | None = None  # (pages moved, query)
+            best: tuple[int, list[z3.BoolRef], bool] | None = None  # (pages moved, query, fixed)
             # the joint query showed no violation at depths below `refuted`
             for pre, parts, known, loose, _ref, _now in level if k >= refuted else []:
                 while True:
                     extra = [] if best is None else [run.moved(k) < best[0]]
-                    a, mdl, q = ask_goal(parts, violation(known, k) + extra)
-                    if a.outcome is Outcome.SAT and loose:
+                    goal_k = violation(known, k) + extra
+                    exact, fixed = not loose, False
+                    a, mdl, q = ask_goal(parts, goal_k, "quick" if loose else "all")
+                    if loose and a.outcome is not Outcome.UNSAT:
+                        # NOTE(lowest-path): a relaxed candidate, or a relaxed query the quick
+                        # stages left open: the exact lowest run along the prefix first
+                        low = lowest_goal(pre, k, extra)
+                        if low[0].outcome is Outcome.SAT:
+                            (a, mdl, q), exact = low, True
+                        elif a.outcome is Outcome.UNKNOWN:
+                            a, mdl, q = ask_goal(parts, goal_k, "slow")
+                    if a.outcome is Outcome.SAT and not exact:
                         stats["relaxed_candidates"] = stats.get("relaxed_candidates", 0) + 1
                         assert mdl is not None
-                        a, mdl, q = confirm(pre, k, extra, mdl)
+                        a, mdl, q, fixed = confirm(pre, k, extra, mdl)
                         if a.outcome is Outcome.UNSAT:
                             stats["relaxed_spurious"] = stats.get("relaxed_spurious", 0) + 1
                     if a.outcome is Outcome.SAT and cut_met(mdl, k):
@@ -585,7 +619,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                         exact_paths[()] = (start, root, root_free)
                         continue
                     if a.outcome is Outcome.SAT:
-                        best = (_int_of(mdl, run.moved(k)), q)
+                        best = (_int_of(mdl, run.moved(k)), q, fixed)
                     elif a.outcome is Outcome.UNKNOWN:
                         gave_up = a.reason
                     break
@@ -600,7 +634,7 @@ def _engine(model: m.Model, prop: m.Property, enc: Encoding, run: Unrolling,
                 else:
                     mdl, minimal = _minimise(src, run, k, budget, act)
                     steps = run.read(mdl, k)
-                    stats["minimal"] = minimal and not gave_up
+                    stats["minimal"] = minimal and not gave_up and not best[2]
                     trace = replay(model, prop, steps,
                                    raw=partial(_raw, enc, run, mdl, k, steps))
                     return _result(prop, Verdict.VIOLATED, "bmc",
