@@ -35,8 +35,9 @@ Known = dict[int, tuple[z3.ExprRef, z3.ExprRef]]
 def lowest(terms: list[z3.BoolRef], objectives: list[z3.BitVecRef], budget: Budget,
            rlimit: int) -> list[z3.BitVecRef] | None:
     """The lexicographically lowest values of `objectives` (each bit from the most significant
-    down) over the models of `terms`; None if there is none or a query is not decided within
-    `rlimit`."""
+    down) over the models of `terms`; None if there is none or its queries together need more
+    than `rlimit`."""
+    spent = budget.rlimit_used
     s = make_solver(budget)
     s.add(*terms)
     if check(s, budget, rlimit=rlimit).outcome is not Outcome.SAT:
@@ -50,8 +51,9 @@ def lowest(terms: list[z3.BoolRef], objectives: list[z3.BitVecRef], budget: Budg
             if mdl.eval(xb, model_completion=True).as_long() == 0:
                 fixed.append(xb == 0)
                 continue
-            a = check(s, budget, *fixed, xb == 0, rlimit=rlimit)
-            if a.outcome is Outcome.UNKNOWN:
+            left = rlimit - (budget.rlimit_used - spent)
+            a = check(s, budget, *fixed, xb == 0, rlimit=left) if left > 0 else None
+            if a is None or a.outcome is Outcome.UNKNOWN:
                 return None
             if a.outcome is Outcome.SAT:
                 mdl = s.model()
@@ -71,8 +73,10 @@ def lowest_path(run: Unrolling, budget: Budget, root: Known, pre: tuple[int, ...
     (`p0`, over state 0) at every state but the last and each step's address objectives fixed
     at their lowest (NOTE(lowest-path)); `goal(known, k)` is what must hold at the last state k
     (the lowest values of the last step are taken under it). Returns the terms and the values
-    known at the last state, or None where a step has no lowest value within `rlimit`."""
+    known at the last state, or None where a step has no lowest value within `rlimit` (the
+    effort of all its steps together)."""
     t = run.enc.table
+    spent = budget.rlimit_used
     kn = root
     terms: list[z3.BoolRef] = []
     for j, b in enumerate(pre):
@@ -90,7 +94,8 @@ def lowest_path(run: Unrolling, budget: Budget, root: Known, pre: tuple[int, ...
                 objs.append(o)
         if objs:
             last = goal(after, j + 1) if j == len(pre) - 1 else []
-            vals = lowest([p_j, f] + last, objs, budget, rlimit)
+            left = rlimit - (budget.rlimit_used - spent)
+            vals = lowest([p_j, f] + last, objs, budget, left) if left > 0 else None
             if vals is None:
                 return None
             local = {t.get(key, j, srt).get_id() for key, srt in run.locals}
