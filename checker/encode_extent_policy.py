@@ -14,8 +14,8 @@ aligned blocks, never above `max_order`) are found without enumerating frames:
 - blocks of order max_order are all buddies; the policy prefers the highest (top-down) or the
   lowest (bottom-up) of an interval, which is again the last or the first one, and a chain of
   several buddies (`policy_frames`) the last or first few (NOTE(max-order-copies)).
-So the candidates are two per (interval start, order) and exactly the buddies (of order at
-least the request) the policy ranks. The policy's key (placement.buddy_block) is (zone, order,
+So the candidates are two per (interval start, order), with those copies of max_order, and
+exactly the buddies (of order at least the request) the policy ranks. The policy's key (placement.buddy_block) is (zone, order,
 address), zone = bit length of the start; top-down takes the highest zone, then the smallest
 order, then the highest address, and returns the top-most sub-block; bottom-up the mirror
 image. The chosen buddy is the best-ranked valid candidate, a chain of If over the candidates

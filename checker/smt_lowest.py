@@ -27,7 +27,7 @@ import z3
 
 from checker.encode import eq
 from checker.encode_unroll import Subst, Unrolling
-from checker.solver import Budget, Outcome, check, make_solver
+from checker.solver import Budget, Outcome, assert_all, check, make_solver
 
 Known = dict[int, tuple[z3.ExprRef, z3.ExprRef]]
 
@@ -39,7 +39,7 @@ def lowest(terms: list[z3.BoolRef], objectives: list[z3.BitVecRef], budget: Budg
     than `rlimit`."""
     spent = budget.rlimit_used
     s = make_solver(budget)
-    s.add(*terms)
+    assert_all(s, terms)
     if check(s, budget, rlimit=rlimit).outcome is not Outcome.SAT:
         return None
     mdl = s.model()
